@@ -1,0 +1,50 @@
+"""featx: facial-expression analysis that returns labelled xarray Datasets.
+
+Heavy modules (torch models, detectors, plots) load on first use, so ``import featx`` is fast.
+
+Examples
+--------
+>>> import featx
+>>> featx.schema.AUS[:3]
+('AU01', 'AU02', 'AU04')
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+from featx import accessor as _accessor  # noqa: F401  (registers ds.feat)
+from featx.schema import SchemaError
+
+try:
+    __version__ = version("featx")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+#: Public names and the module that defines each; imported on first access.
+_LAZY = {
+    "MediaError": "featx.media",
+    "ModelNotFoundError": "featx.hub",
+    "WeightsError": "featx.hub",
+    "list_models": "featx.hub",
+    "licenses": "featx.hub",
+    "save": "featx.io",
+    "open_dataset": "featx.io",
+    "to_fex": "featx.io",
+}
+_SUBMODULES = ("schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor")
+
+__all__ = ["SchemaError", "__version__", *_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"featx.{name}")
+    raise AttributeError(f"module 'featx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

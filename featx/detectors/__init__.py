@@ -1,0 +1,1 @@
+"""Pipelines that compose models into a featx Dataset (DESIGN §4)."""

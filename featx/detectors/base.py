@@ -1,0 +1,244 @@
+"""The detection loop every featx detector shares (DESIGN §4).
+
+A detector subclasses :class:`BaseDetector` and implements :meth:`BaseDetector.process_batch`,
+which turns a batch of RGB frames into per-frame results. The base class owns everything
+around it: decoding media in batches, the device, the progress bar, provenance attrs,
+incremental writes to ``output=`` and resuming an interrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from featx import media, schema
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Return the torch device to use: ``"auto"`` picks CUDA when present, else CPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class RunStore:
+    """Results of one run on disk: finished batches as parts beside ``output``, then one file.
+
+    Each batch is written atomically to ``<output>.parts/part-NNNNNN.nc`` as soon as it is
+    done, so an interrupted run loses nothing; :meth:`done` tells a new run which
+    (source, source_frame) pairs to skip; :meth:`finish` joins everything into ``output``
+    (netCDF, or zarr for a ``.zarr`` suffix) and removes the parts.
+    """
+
+    def __init__(self, output: str | Path) -> None:
+        self.output = Path(output)
+        self.parts_dir = self.output.with_name(self.output.name + ".parts")
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("part-*.nc")) if self.parts_dir.exists() else []
+
+    def _datasets(self) -> list[xr.Dataset]:
+        from featx.io import open_dataset
+
+        found = [open_dataset(self.output)] if self.output.exists() else []
+        return found + [open_dataset(p) for p in self._parts()]
+
+    def done(self) -> tuple[set[tuple[str, int]], int]:
+        """Pairs already on disk, and the next free ``frame`` number."""
+        pairs: set[tuple[str, int]] = set()
+        next_frame = 0
+        for ds in self._datasets():
+            sources = ds["source"].values.tolist()
+            pairs.update(zip(sources, ds["source_frame"].values.tolist(), strict=True))
+            if ds.sizes["frame"]:
+                next_frame = max(next_frame, int(ds["frame"].max()) + 1)
+        return pairs, next_frame
+
+    def write(self, ds: xr.Dataset) -> None:
+        """Write one finished batch as the next part."""
+        from featx.io import save
+
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        parts = self._parts()
+        index = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
+        save(ds, self.parts_dir / f"part-{index:06d}.nc")
+
+    def finish(self, attrs: Mapping[str, Any]) -> xr.Dataset | None:
+        """Join what is on disk into ``output`` with ``attrs``; None when nothing was written."""
+        from featx.io import save
+
+        datasets = self._datasets()
+        if not datasets:
+            return None
+        ds = schema.concat(datasets).sortby("frame")
+        ds.attrs.update(attrs)
+        ds.attrs["sources"] = schema.merge_sources(*(d.attrs for d in datasets), attrs)
+        save(ds, self.output)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return ds
+
+
+class BaseDetector:
+    """Shared loop of all detectors; subclasses implement :meth:`process_batch`.
+
+    Parameters
+    ----------
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` … or ``"auto"`` (CUDA when present).
+
+    Attributes a subclass sets
+    --------------------------
+    name : str
+        Written to ``ds.attrs["detector"]``.
+    labels : dict
+        Label lists that differ from :data:`featx.schema.DEFAULT_LABELS` (e.g. keypoints).
+    var_attrs : dict
+        Variable attrs such as ``{"aus": {"kind": "probability"}}``.
+    models : dict
+        Stage → provenance dict (``name``, ``repo``, ``revision``, ``sha256``, ``license``,
+        ``non_commercial``), written to the ``models`` and ``licenses`` attrs.
+    """
+
+    name = "base"
+
+    def __init__(self, device: str = "auto") -> None:
+        self.device = resolve_device(device)
+        self.labels: dict[str, Sequence] = {}
+        self.var_attrs: dict[str, dict] = {}
+        self.models: dict[str, dict] = {}
+
+    def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """Detect faces in a batch of RGB uint8 frames.
+
+        Returns one mapping per frame from schema variable name to an array whose first
+        axis is the faces found in that frame (length 0 when there are none).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement process_batch")
+
+    def provenance(self, sources: Sequence[media.SourceInfo]) -> dict[str, Any]:
+        """Dataset attrs describing this run (DESIGN §1 attrs)."""
+        from featx import __version__
+
+        licenses = {
+            info["name"]: {
+                "license": info.get("license"),
+                "non_commercial": bool(info.get("non_commercial")),
+            }
+            for info in self.models.values()
+        }
+        return {
+            "featx_version": __version__,
+            "detector": self.name,
+            "models": json.dumps(self.models),
+            "licenses": json.dumps(licenses),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sources": json.dumps(
+                {
+                    s.path: {
+                        "kind": s.kind,
+                        "fps": None if math.isnan(s.fps) else s.fps,
+                        "width": s.width,
+                        "height": s.height,
+                        "n_frames": s.n_frames,
+                    }
+                    for s in sources
+                }
+            ),
+        }
+
+    def detect(
+        self,
+        inputs: Any,
+        *,
+        data_type: str | None = None,
+        batch_size: int = 1,
+        skip_frames: int = 1,
+        output: str | Path | None = None,
+        progress: bool = True,
+    ) -> xr.Dataset:
+        """Run the detector over images, videos or arrays and return one Dataset.
+
+        Parameters
+        ----------
+        inputs
+            A path, list of paths, folder, video, numpy array or torch tensor
+            (see :func:`featx.media.iter_frames`).
+        data_type
+            Force ``"image"``, ``"video"``, ``"array"`` or ``"tensor"`` instead of inferring it.
+        batch_size
+            Frames decoded and passed through the models together.
+        skip_frames
+            Keep every n-th frame of a video.
+        output
+            ``"run.nc"`` or ``"run.zarr"``: each batch is written as it finishes and an
+            interrupted run resumes from what is on disk (frames already there are skipped).
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        xarray.Dataset
+            Valid under :func:`featx.schema.validate`, with provenance attrs.
+        """
+        from tqdm.auto import tqdm
+
+        sources = media.probe(inputs, data_type=data_type)
+        store = RunStore(output) if output is not None else None
+        done, frame_start = store.done() if store else (set(), 0)
+        total = sum(
+            math.ceil(s.n_frames / skip_frames) if s.kind in ("video", "array", "tensor") else 1
+            for s in sources
+        ) - len(done)
+        parts = []
+        with tqdm(total=max(total, 0), disable=not progress, unit="frame", desc=self.name) as bar:
+            for batch in media.iter_frames(
+                inputs,
+                batch_size=batch_size,
+                skip_frames=skip_frames,
+                data_type=data_type,
+                exclude=done,
+            ):
+                results = self.process_batch(batch.images)
+                ds = schema.from_frames(
+                    results,
+                    batch.source,
+                    batch.source_frame,
+                    batch.time,
+                    frame_start=frame_start,
+                    labels=self.labels,
+                    var_attrs=self.var_attrs,
+                )
+                frame_start += len(batch)
+                if store:
+                    store.write(ds)
+                else:
+                    parts.append(ds)
+                bar.update(len(batch))
+        attrs = self.provenance(sources)
+        if store:
+            ds = store.finish(attrs)
+        elif parts:
+            ds = schema.concat(parts)
+            ds.attrs.update(attrs)
+        else:
+            ds = None
+        if ds is None:
+            raise media.MediaError(f"{inputs!r}: no frames to process")
+        schema.validate(ds)
+        return ds

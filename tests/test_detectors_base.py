@@ -1,0 +1,143 @@
+"""The shared detection loop, driven by a stand-in face model that finds bright squares."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from featx import MediaError, io, schema
+from featx.detectors.base import BaseDetector, RunStore, resolve_device
+
+
+class SquareDetector(BaseDetector):
+    """Stand-in face model: every bright square is a face; left to right within a frame."""
+
+    name = "squares"
+
+    def __init__(self, fail_after: int | None = None):
+        super().__init__(device="cpu")
+        self.batches_seen = 0
+        self.frames_seen = 0
+        self.fail_after = fail_after
+        self.var_attrs = {"aus": {"kind": "score"}}
+        self.labels = {"au": ["AU12"]}
+        self.models = {
+            "face": {"name": "squares", "repo": None, "license": "MIT", "non_commercial": False}
+        }
+
+    def process_batch(self, images):
+        if self.fail_after is not None and self.batches_seen >= self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        self.batches_seen += 1
+        self.frames_seen += len(images)
+        results = []
+        for img in images:
+            n, _, stats, _ = cv2.connectedComponentsWithStats((img[..., 0] > 200).astype("u1"))
+            boxes = stats[1:, :4].astype(float)
+            boxes = boxes[np.argsort(boxes[:, 0])]
+            results.append(
+                {
+                    "face_rect": boxes,
+                    "face_score": np.full(n - 1, 0.9),
+                    "aus": np.full((n - 1, 1), 0.5),
+                }
+            )
+        return results
+
+
+def write_video(path, n_frames, fps=20.0, size=(96, 64)):
+    """Frame i has a 10x10 white square at x = 2 + 3*i (and a second one on even frames)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(n_frames):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        frame[20:30, 2 + 3 * i : 12 + 3 * i] = 255
+        if i % 2 == 0:
+            frame[40:50, 70:80] = 255
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def video(tmp_path):
+    return write_video(tmp_path / "clip.avi", 12)
+
+
+def test_detect_video_gives_valid_dataset_with_provenance(video):
+    det = SquareDetector()
+    ds = det.detect(video, batch_size=5, progress=False)
+    schema.validate(ds)
+    assert ds.sizes["frame"] == 12 and ds.sizes["face"] == 2
+    assert det.batches_seen == 3
+    np.testing.assert_allclose(ds["time"].values, np.arange(12) / 20.0)
+    assert ds["source_frame"].values.tolist() == list(range(12))
+    x = ds["face_rect"].sel(face=0, rect="x").values
+    np.testing.assert_allclose(x, 2 + 3 * np.arange(12), atol=1)
+    # odd frames have only one square: slot 1 is empty
+    assert ds["face_rect"].isel(frame=1, face=1).isnull().all()
+    assert ds["face_rect"].isel(frame=0, face=1).notnull().all()
+    assert ds.attrs["detector"] == "squares"
+    assert json.loads(ds.attrs["models"])["face"]["name"] == "squares"
+    assert json.loads(ds.attrs["licenses"])["squares"]["non_commercial"] is False
+    src = json.loads(ds.attrs["sources"])
+    assert src[str(video)]["fps"] == 20.0 and src[str(video)]["n_frames"] == 12
+    assert ds["aus"].attrs["kind"] == "score" and list(ds["au"].values) == ["AU12"]
+
+
+def test_skip_frames_and_images(tmp_path, video):
+    ds = SquareDetector().detect(video, skip_frames=4, progress=False)
+    assert ds["source_frame"].values.tolist() == [0, 4, 8]
+    img = np.zeros((40, 40, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), img)  # no face
+    img[5:15, 5:15] = 255
+    cv2.imwrite(str(tmp_path / "b.png"), img)
+    ds = SquareDetector().detect(
+        [tmp_path / "a.png", tmp_path / "b.png"], batch_size=2, progress=False
+    )
+    schema.validate(ds)
+    assert np.isnan(ds["time"].values).all()
+    assert ds["face_rect"].isel(frame=0).isnull().all()
+    np.testing.assert_allclose(ds["face_rect"].isel(frame=1, face=0), [5, 5, 10, 10])
+
+
+def test_output_is_written_per_batch_and_resumes(tmp_path, video):
+    out = tmp_path / "run.nc"
+    det = SquareDetector(fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        det.detect(video, batch_size=3, output=out, progress=False)
+    # the two finished batches are on disk; the final file is not yet written
+    assert not out.exists()
+    done, next_frame = RunStore(out).done()
+    assert done == {(str(video), i) for i in range(6)} and next_frame == 6
+
+    resumed = SquareDetector()
+    ds = resumed.detect(video, batch_size=3, output=out, progress=False)
+    assert resumed.frames_seen == 6  # only the frames that were missing
+    assert out.exists() and not (tmp_path / "run.nc.parts").exists()
+    full = SquareDetector().detect(video, batch_size=3, progress=False)
+    np.testing.assert_array_equal(ds["face_rect"].values, full["face_rect"].values)
+    assert ds["source_frame"].values.tolist() == list(range(12))
+    on_disk = io.open_dataset(out)
+    schema.validate(on_disk)
+    np.testing.assert_array_equal(on_disk["face_rect"].values, full["face_rect"].values)
+
+    again = SquareDetector()
+    again.detect(video, batch_size=3, output=out, progress=False)
+    assert again.frames_seen == 0  # everything was already on disk
+
+
+def test_output_zarr(tmp_path, video):
+    out = tmp_path / "run.zarr"
+    ds = SquareDetector().detect(video, batch_size=4, output=out, progress=False)
+    back = io.open_dataset(out)
+    np.testing.assert_array_equal(back["face_rect"].values, ds["face_rect"].values)
+
+
+def test_errors_and_device(tmp_path):
+    with pytest.raises(MediaError, match="missing.mp4"):
+        SquareDetector().detect(tmp_path / "missing.mp4", progress=False)
+    with pytest.raises(NotImplementedError):
+        BaseDetector(device="cpu").process_batch([])
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") in ("cpu", "cuda")

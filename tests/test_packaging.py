@@ -1,0 +1,61 @@
+"""Packaging promises: conda and pip list the same packages, the import stays fast."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge spells some packages differently from PyPI.
+CONDA_NAMES = {"pytorch": "torch", "distributed": "dask"}
+
+
+def _name(requirement: str) -> str:
+    name = re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0]
+    return name.lower().replace("_", "-")
+
+
+def test_environment_yml_lists_the_pyproject_packages():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_side = {_name(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        pip_side |= {_name(r) for r in extra}
+    conda_side = set()
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("dependencies:", 1)[1].splitlines():
+        m = re.match(r"\s+- ([A-Za-z0-9_.-]+[^#]*)$", line)
+        if m and m.group(1).strip() not in ("pip", "pip:", "-e ."):
+            name = _name(m.group(1))
+            conda_side.add(CONDA_NAMES.get(name, name))
+    conda_side -= {"python", "pip", "-e"}
+    assert conda_side == pip_side
+
+
+def test_import_is_fast_and_lazy():
+    code = (
+        "import time, sys; t = time.perf_counter(); import featx; "
+        "dt = time.perf_counter() - t; "
+        "print(dt, 'torch' in sys.modules, 'featx.hub' in sys.modules)"
+    )
+    # best of three, to keep a cold disk cache from deciding the result
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(3)
+    ]
+    assert min(float(r[0]) for r in runs) < 1.0
+    assert runs[0][1:] == ["False", "False"]  # torch and the model hub load on first use
+
+
+def test_version_and_cli_entry_point():
+    import featx
+    from featx import cli
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", featx.__version__)
+    out = subprocess.run(
+        [sys.executable, "-m", "featx.cli", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == f"featx {featx.__version__}"
+    assert cli.build_parser().prog == "featx"
