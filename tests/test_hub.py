@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import subprocess
@@ -15,14 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hubcache import CONF, detweights, put_in_hub_cache, safetensors_bytes
 
 from featx import hub
 from featx.nn import pose_mlp
-
-CONF = Path(__file__).parent / "conformance"
-if str(CONF) not in sys.path:
-    sys.path.insert(0, str(CONF))
-detweights = importlib.import_module("detweights")
 
 PYFEAT_IDS = [
     "retinaface",
@@ -47,7 +42,6 @@ BUNDLED_IDS = [
     "mp_blendshapes",
     "mini_xception",
 ]
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _manifest(model_id: str) -> dict:
@@ -184,47 +178,6 @@ def test_import_is_cheap():
 # Resolution through the real huggingface_hub against a local cache
 
 
-def _put_in_hub_cache(hf_home: Path, repo: str, files: dict[str, bytes]) -> Path:
-    """Write files in the Hugging Face cache layout (blobs + snapshot links + refs/main)."""
-    repo_dir = hf_home / "hub" / ("models--" + repo.replace("/", "--"))
-    snapshot = repo_dir / "snapshots" / COMMIT
-    for d in (repo_dir / "refs", repo_dir / "blobs", snapshot):
-        d.mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(COMMIT)
-    for name, data in files.items():
-        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        link = snapshot / name
-        try:
-            link.symlink_to(os.path.relpath(blob, snapshot))
-        except OSError:  # no symlinks: huggingface_hub copies in that case too
-            link.write_bytes(data)
-    return snapshot
-
-
-@pytest.fixture
-def hf_home(tmp_path, monkeypatch):
-    """An empty, offline Hugging Face home; huggingface_hub reads some settings at import."""
-    import huggingface_hub.constants as constants
-
-    home = tmp_path / "hf"
-    home.mkdir()
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv(hub.MODEL_DIR_ENV, raising=False)
-    monkeypatch.setattr(constants, "HF_HOME", str(home))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return home
-
-
-def _safetensors_bytes(state_dict: dict) -> bytes:
-    from safetensors.torch import save
-
-    return save({k: torch.as_tensor(v).contiguous() for k, v in state_dict.items()})
-
-
 @pytest.fixture(scope="module")
 def pose_files() -> dict[str, bytes]:
     """pose_mlp_v2 files filled with detweights values and the ref's test normalisation."""
@@ -241,7 +194,7 @@ def pose_files() -> dict[str, bytes]:
         }
     }
     return {
-        "pose_mlp_v2.safetensors": _safetensors_bytes(
+        "pose_mlp_v2.safetensors": safetensors_bytes(
             detweights.state_dict_from_manifest(manifest)
         ),
         "pose_mlp_v2.json": json.dumps(meta).encode(),
@@ -258,7 +211,7 @@ def _check_regressor(reg):
 
 
 def test_load_from_hub_cache(hf_home, pose_files):
-    snapshot = _put_in_hub_cache(hf_home, "py-feat/pose_mlp_v2", pose_files)
+    snapshot = put_in_hub_cache(hf_home, "py-feat/pose_mlp_v2", pose_files)
     c = hub.card("pose_mlp")
     paths = c.fetch()
     assert set(paths) == set(c.files)
@@ -268,10 +221,10 @@ def test_load_from_hub_cache(hf_home, pose_files):
 
 def test_fallback_file_is_used(hf_home):
     c = hub.card("retinaface")
-    data = _safetensors_bytes({"x": torch.zeros(2)})
-    snapshot = _put_in_hub_cache(hf_home, c.repo, {c.fallback_files[0]: data})
+    data = safetensors_bytes({"x": torch.zeros(2)})
+    snapshot = put_in_hub_cache(hf_home, c.repo, {c.fallback_files[0]: data})
     assert c.fetch() == {c.files[0]: snapshot / c.fallback_files[0]}
-    _put_in_hub_cache(hf_home, c.repo, {c.files[0]: data})
+    put_in_hub_cache(hf_home, c.repo, {c.files[0]: data})
     assert c.fetch() == {c.files[0]: snapshot / c.files[0]}
 
 
@@ -290,7 +243,7 @@ def test_missing_file_raises_model_not_found(hf_home, pose_files):
         assert part in msg
     assert isinstance(e.value, FileNotFoundError)
     # the second file missing is named too
-    _put_in_hub_cache(hf_home, c.repo, {"pose_mlp_v2.safetensors": pose_files[c.files[0]]})
+    put_in_hub_cache(hf_home, c.repo, {"pose_mlp_v2.safetensors": pose_files[c.files[0]]})
     with pytest.raises(hub.ModelNotFoundError, match=r"pose_mlp_v2\.json"):
         c.fetch()
 
@@ -319,7 +272,7 @@ def test_model_dir_argument_and_env(hf_home, tmp_path, monkeypatch, pose_files):
     # the argument wins over the environment
     assert c.fetch(model_dir=str(flat)) == {n: flat / n for n in c.files}
     # a folder without the file falls through to the hub cache
-    snapshot = _put_in_hub_cache(hf_home, c.repo, pose_files)
+    snapshot = put_in_hub_cache(hf_home, c.repo, pose_files)
     assert c.fetch(model_dir=tmp_path / "empty") == {n: snapshot / n for n in c.files}
 
 
@@ -343,7 +296,7 @@ def test_pose_mlp_v1_weights_are_detected(tmp_path, pose_files):
     _write(
         tmp_path,
         {
-            "pose_mlp_v2.safetensors": _safetensors_bytes(net.state_dict()),
+            "pose_mlp_v2.safetensors": safetensors_bytes(net.state_dict()),
             "pose_mlp_v2.json": json.dumps(meta).encode(),
         },
     )
@@ -374,7 +327,7 @@ def test_bundled_files_resolve_inside_assets(tmp_path, monkeypatch):
 def test_environment_alone_configures_the_hub(tmp_path, pose_files):
     """A fresh interpreter with only HF_HOME and HF_HUB_OFFLINE set finds the cached files."""
     home = tmp_path / "hf"
-    snapshot = _put_in_hub_cache(home, "py-feat/pose_mlp_v2", pose_files)
+    snapshot = put_in_hub_cache(home, "py-feat/pose_mlp_v2", pose_files)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEATX_"))}
     env.update(HF_HOME=str(home), HF_HUB_OFFLINE="1")
     code = textwrap.dedent(
@@ -421,7 +374,7 @@ def test_read_state_dict_unwraps_and_strips_prefix(tmp_path):
     torch.save({"x": t}, tmp_path / "plain.pt")
     assert list(hub.read_state_dict(tmp_path / "plain.pt")) == ["x"]
 
-    (tmp_path / "s.safetensors").write_bytes(_safetensors_bytes({"module.y": t}))
+    (tmp_path / "s.safetensors").write_bytes(safetensors_bytes({"module.y": t}))
     assert list(hub.read_state_dict(tmp_path / "s.safetensors")) == ["y"]
 
 
