@@ -32,8 +32,17 @@ _LAZY = {
     "save": "featx.io",
     "open_dataset": "featx.io",
     "to_fex": "featx.io",
+    "to_tidy": "featx.io",
+    "read_fex": "featx.io",
+    "read_openface": "featx.io",
+    "read_imotions": "featx.io",
+    "read_affectiva": "featx.io",
+    "ReaderError": "featx.io",
+    "AnalysisError": "featx.analysis",
 }
-_SUBMODULES = ("schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor")
+_SUBMODULES = (
+    "schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor", "plot", "analysis",
+)  # fmt: skip
 
 __all__ = ["SchemaError", "__version__", *_LAZY, *_SUBMODULES]
 

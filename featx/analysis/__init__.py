@@ -1,0 +1,71 @@
+"""Analysis of featx Datasets: plain functions that take and return xarray objects.
+
+Nothing here modifies its input, and frames without a face stay NaN without breaking any
+computation. Each function is also available as ``ds.feat.<name>(...)``.
+
+- Study metadata: :func:`annotate`.
+- Time series (per source, along ``time``, or the frame index without time): :func:`smooth`,
+  :func:`resample`, :func:`baseline`, :func:`clean`.
+- Events (BIDS-style tables): :func:`check_events`, :func:`epochs`, :func:`design_matrix`.
+- Statistics: :func:`regress`, :func:`regress_mixed`, :func:`ttest_1samp`, :func:`ttest_ind`,
+  :func:`isc`, :func:`decompose`, :func:`distance`, :func:`summary`, :func:`occurrence`.
+- Time-frequency features: :func:`morlet`, :func:`wavelet`, :func:`multi_wavelet`, :func:`boft`.
+- Quality control: :func:`box_jumps`, :func:`quality`, :func:`quality_report`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from featx import schema, analysis
+>>> frames = [{"valence": np.array([v])} for v in (0.1, 0.2, np.nan, 0.4)]
+>>> ds = schema.from_frames(frames, ["a.mp4"] * 4, range(4), [0.0, 0.1, 0.2, 0.3])
+>>> analysis.baseline(ds, "first")["valence"].values.ravel().round(2).tolist()
+[0.0, 0.1, nan, 0.3]
+"""
+
+from featx.analysis._core import MEASURES, AnalysisError
+from featx.analysis.events import EventsError, check_events, design_matrix, epochs
+from featx.analysis.quality import box_jumps, quality, quality_report
+from featx.analysis.stats import (
+    decompose,
+    distance,
+    isc,
+    occurrence,
+    regress,
+    regress_mixed,
+    summary,
+    ttest_1samp,
+    ttest_ind,
+)
+from featx.analysis.timeseries import annotate, baseline, clean, resample, smooth
+from featx.analysis.wavelets import boft, morlet, multi_wavelet, signed_areas, wavelet
+
+__all__ = [
+    "MEASURES",
+    "AnalysisError",
+    "EventsError",
+    "annotate",
+    "baseline",
+    "boft",
+    "box_jumps",
+    "check_events",
+    "clean",
+    "decompose",
+    "design_matrix",
+    "distance",
+    "epochs",
+    "isc",
+    "morlet",
+    "multi_wavelet",
+    "occurrence",
+    "quality",
+    "quality_report",
+    "regress",
+    "regress_mixed",
+    "resample",
+    "signed_areas",
+    "smooth",
+    "summary",
+    "ttest_1samp",
+    "ttest_ind",
+    "wavelet",
+]

@@ -1,0 +1,256 @@
+"""Shared machinery of featx.analysis: errors, variable selection, per-source time axes, gaps.
+
+Every time-series operation works one ``source`` at a time, along that source's axis: its
+``time`` coordinate (seconds) when every frame of the source has one, else its frame index
+within the file (``source_frame``, for sequences of still images). Each face slot and each
+label (AU, emotion, ...) is its own series. Frames without a face are NaN in a series; an
+operation that needs a gap-free signal bridges them by linear interpolation along the axis and
+sets them back to NaN afterwards (:func:`fill_gaps`), so a missing frame never spreads NaN into
+its neighbours.
+
+Examples
+--------
+>>> import numpy as np
+>>> from featx import schema
+>>> ds = schema.from_frames([{"aus": np.full((1, 20), 0.5)}] * 3, ["a.mp4"] * 3, [0, 1, 2],
+...                         [0.0, 0.04, 0.08], var_attrs={"aus": {"kind": "probability"}})
+>>> [(s.source, s.unit, round(s.rate, 6)) for s in sources(ds)]
+[('a.mp4', 's', 25.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from featx import schema
+
+
+class AnalysisError(ValueError):
+    """An analysis got arguments or data it cannot use; the message says what and where."""
+
+
+#: The expression signals a time-series operation transforms by default (when present).
+MEASURES: tuple[str, ...] = (
+    "aus",
+    "au_intensity",
+    "emotions",
+    "valence",
+    "arousal",
+    "head_pose",
+    "head_translation",
+    "gaze",
+    "blendshapes",
+)
+#: Tolerance (in axis units) for comparing times that should coincide.
+AXIS_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Source:
+    """The frames of one source, in axis order.
+
+    Attributes
+    ----------
+    source
+        The ``source`` coordinate value (file path).
+    index
+        Positions along ``frame`` of this source's frames, sorted by ``axis``.
+    axis
+        Seconds (``unit == "s"``) or frame index in the file (``unit == "frame"``).
+    """
+
+    source: str
+    index: np.ndarray
+    axis: np.ndarray
+    unit: str
+
+    @property
+    def rate(self) -> float:
+        """Samples per axis unit (Hz, or 1 per frame), from the median step; NaN below 2 frames."""
+        if len(self.axis) < 2:
+            return float("nan")
+        step = float(np.median(np.diff(self.axis)))
+        return 1.0 / step if step > 0 else float("nan")
+
+    def require_rate(self) -> float:
+        """:attr:`rate`, or an :class:`AnalysisError` naming the source when it has none."""
+        rate = self.rate
+        if not np.isfinite(rate):
+            raise AnalysisError(
+                f"source {self.source!r} has {len(self.axis)} frame(s) and no increasing "
+                f"{'time' if self.unit == 's' else 'frame index'}: its sampling rate is undefined"
+            )
+        return rate
+
+
+def check_dataset(ds: object) -> xr.Dataset:
+    """Return ``ds`` if it is a Dataset with the frame coordinates, else raise a clear error."""
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
+    missing = [c for c in ("frame", *schema.FRAME_COORDS) if c not in ds.coords]
+    if missing:
+        raise AnalysisError(
+            f"the Dataset lacks coordinate(s) {missing}; analyses need frame, source, "
+            "source_frame and time (see featx.schema)"
+        )
+    return ds
+
+
+def sources(ds: xr.Dataset) -> list[Source]:
+    """Split the frames of ``ds`` by ``source``, in order of first appearance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featx import schema
+    >>> ds = schema.from_frames([{}] * 3, ["b", "a", "b"], [0, 0, 1], [np.nan] * 3)
+    >>> [(s.source, s.index.tolist(), s.unit) for s in sources(ds)]
+    [('b', [0, 2], 'frame'), ('a', [1], 'frame')]
+    """
+    check_dataset(ds)
+    names = ds["source"].values.astype(str)
+    time = ds["time"].values.astype(np.float64)
+    frame_index = ds["source_frame"].values.astype(np.float64)
+    _, first = np.unique(names, return_index=True)
+    out = []
+    for name in names[np.sort(first)]:
+        index = np.flatnonzero(names == name)
+        timed = bool(np.isfinite(time[index]).all())
+        axis = time[index] if timed else frame_index[index]
+        order = np.argsort(axis, kind="stable")
+        out.append(Source(str(name), index[order], axis[order], "s" if timed else "frame"))
+    return out
+
+
+def select(ds: xr.Dataset, variables: str | Sequence[str] | None, default: Sequence[str]) -> list:
+    """Names of the float ``frame`` variables to process; ``None`` means ``default`` (present)."""
+    check_dataset(ds)
+    if variables is None:
+        names = [v for v in default if v in ds.data_vars]
+        if not names:
+            raise AnalysisError(
+                f"the Dataset has none of the variables {list(default)}; "
+                f"it has {list(ds.data_vars)}: pass variables=[...]"
+            )
+        return names
+    names = [variables] if isinstance(variables, str) else list(variables)
+    for name in names:
+        if name not in ds.data_vars:
+            raise AnalysisError(f"no variable {name!r} in the Dataset; it has {list(ds.data_vars)}")
+        var = ds[name]
+        if "frame" not in var.dims or var.dtype.kind != "f":
+            raise AnalysisError(f"variable {name!r} is not a float series along 'frame'")
+    return names
+
+
+def float_frame_vars(ds: xr.Dataset) -> list[str]:
+    """Every float data variable that has a ``frame`` dimension."""
+    return [n for n, v in ds.data_vars.items() if "frame" in v.dims and v.dtype.kind == "f"]
+
+
+def as_array(obj: xr.Dataset | xr.DataArray, variable: str) -> xr.DataArray:
+    """``obj`` itself if it is a DataArray, else ``obj[variable]`` with a clear error."""
+    if isinstance(obj, xr.DataArray):
+        return obj
+    if not isinstance(obj, xr.Dataset):
+        raise TypeError(f"expected an xarray Dataset or DataArray, got {type(obj).__name__}")
+    if variable not in obj.data_vars:
+        raise AnalysisError(
+            f"no variable {variable!r} in the Dataset; it has {list(obj.data_vars)}"
+        )
+    return obj[variable]
+
+
+def feature_dim(da: xr.DataArray, exclude: Sequence[str] = ("frame", "face")) -> str | None:
+    """The one label dimension of a variable (``au``, ``emotion`` ...), or None if it has none."""
+    rest = [d for d in da.dims if d not in exclude]
+    if len(rest) > 1:
+        raise AnalysisError(
+            f"{da.name!r} has several label dims {rest}; this analysis needs at most one"
+        )
+    return rest[0] if rest else None
+
+
+def map_series(
+    ds: xr.Dataset,
+    names: Sequence[str],
+    func: Callable[[np.ndarray, Source], np.ndarray],
+    dtype: type = np.float64,
+) -> xr.Dataset:
+    """Apply ``func(block, source)`` to each source's (frames, series) block of each variable.
+
+    ``block`` is float64 with one column per face slot × label, rows in axis order; ``func``
+    returns an array of the same shape. The result replaces the variable (as ``dtype``); every
+    other variable, coordinate and attr is kept. The input is not modified.
+    """
+    out = ds.copy()
+    groups = sources(ds)
+    for name in names:
+        var = ds[name].transpose("frame", ...)
+        values = var.values.astype(np.float64)
+        result = np.full(values.shape, np.nan, dtype=dtype)
+        for src in groups:
+            block = values[src.index].reshape(len(src.index), -1)
+            result[src.index] = np.asarray(func(block, src)).reshape(values[src.index].shape)
+        out[name] = var.copy(data=result).transpose(*ds[name].dims)
+    return out
+
+
+def nearest(axis: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Index of the ``axis`` value (sorted) nearest each target; ties go to the earlier one.
+
+    Examples
+    --------
+    >>> nearest(np.array([0.0, 1.0, 2.0]), np.array([-5.0, 0.5, 1.6, 9.0])).tolist()
+    [0, 0, 2, 2]
+    """
+    right = np.clip(np.searchsorted(axis, target), 0, len(axis) - 1)
+    left = np.clip(right - 1, 0, len(axis) - 1)
+    return np.where(np.abs(axis[left] - target) <= np.abs(axis[right] - target), left, right)
+
+
+def fill_gaps(block: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Linearly interpolate NaN rows of each column along ``axis`` (ends take the nearest value).
+
+    Columns without any finite value stay NaN.
+
+    Examples
+    --------
+    >>> fill_gaps(np.array([[np.nan], [1.0], [np.nan], [3.0]]), np.arange(4.0)).ravel().tolist()
+    [1.0, 1.0, 2.0, 3.0]
+    """
+    out = block.copy()
+    for j in range(block.shape[1]):
+        ok = np.isfinite(block[:, j])
+        if ok.any() and not ok.all():
+            out[~ok, j] = np.interp(axis[~ok], axis[ok], block[ok, j])
+    return out
+
+
+def remask(result: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """``result`` with NaN wherever ``block`` (the input) was NaN."""
+    return np.where(np.isfinite(block), result, np.nan)
+
+
+def bridged(
+    block: np.ndarray, axis: np.ndarray, func: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``func`` of the gap-filled columns that have a value, NaN again where ``block`` was NaN.
+
+    Columns without any value are not passed to ``func`` and stay NaN.
+
+    Examples
+    --------
+    >>> block = np.array([[1.0, np.nan], [np.nan, np.nan], [3.0, np.nan]])
+    >>> bridged(block, np.arange(3.0), lambda x: 2 * x).tolist()
+    [[2.0, nan], [nan, nan], [6.0, nan]]
+    """
+    some = np.isfinite(block).any(axis=0)
+    result = np.asarray(func(fill_gaps(block[:, some], axis)))
+    out = np.full(block.shape, np.nan, dtype=result.dtype)
+    out[:, some] = result
+    return remask(out, block)

@@ -1,0 +1,40 @@
+"""Figures from a featx Dataset, and faces drawn from AU values.
+
+Time series (:mod:`featx.plot.timeseries`), detections over the video frame
+(:mod:`featx.plot.detections`) and faces rendered from values (:mod:`featx.plot.face`). Every
+function works on any valid Dataset, from a detector or a reader; none selects a matplotlib
+backend.
+
+Examples
+--------
+>>> import featx.plot
+>>> featx.plot.predict_face_mesh({"AU12": 1.0}).shape
+(478, 3)
+"""
+
+from featx.plot.detections import plot_detections
+from featx.plot.face import (
+    FACE_MAPS,
+    animate_face,
+    load_face_map,
+    plot_face,
+    plot_face_mesh,
+    predict_face_mesh,
+    predict_landmarks,
+)
+from featx.plot.timeseries import plot_aus, plot_bars, plot_emotions, plot_epochs
+
+__all__ = [
+    "FACE_MAPS",
+    "animate_face",
+    "load_face_map",
+    "plot_aus",
+    "plot_bars",
+    "plot_detections",
+    "plot_emotions",
+    "plot_epochs",
+    "plot_face",
+    "plot_face_mesh",
+    "predict_face_mesh",
+    "predict_landmarks",
+]

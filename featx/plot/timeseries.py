@@ -1,0 +1,564 @@
+"""AU and emotion time series: lines or heatmaps per face, bars for one frame, epoch averages.
+
+The x axis is ``time`` (seconds) when every plotted frame has one, else the frame index in the
+file (one source) or the running ``frame`` number (several sources). Frames without a face are
+NaN and show as gaps. Stimulus events come as a BIDS-style events table, the same DataFrame the
+analysis functions take: ``onset`` and ``duration`` in x-axis units, ``trial_type``, and an
+optional ``source`` column (rows without one apply to every source).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from featx import schema
+>>> from featx.plot import plot_aus
+>>> frames = [{"aus": np.full((1, 20), t / 10)} for t in range(10)]
+>>> ds = schema.from_frames(frames, ["a.mp4"] * 10, range(10), np.arange(10) / 5,
+...                         var_attrs={"aus": {"kind": "probability"}})
+>>> events = pd.DataFrame({"onset": [0.4], "duration": [0.6], "trial_type": ["joke"]})
+>>> fig = plot_aus(ds, ["AU06", "AU12"], events=events)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import stats
+
+__all__ = ["face_colors", "plot_aus", "plot_bars", "plot_emotions", "plot_epochs"]
+
+#: The label dimension of each per-face variable that has one.
+LABEL_DIMS = {
+    "aus": "au",
+    "au_intensity": "au",
+    "emotions": "emotion",
+    "blendshapes": "blendshape",
+    "head_pose": "angle",
+    "gaze": "gaze_angle",
+}
+_UNIT_RANGE = ("aus", "emotions", "blendshapes")  # variables on a 0..1 scale
+
+
+def face_colors(n: int) -> list[tuple[float, float, float]]:
+    """``n`` distinct colours, one per face slot, shared by every featx figure.
+
+    Examples
+    --------
+    >>> len(face_colors(3))
+    3
+    """
+    return sns.color_palette("tab10" if n <= 10 else "husl", n)
+
+
+def _colors(keys: Sequence[str], palette: str) -> dict[str, tuple[float, float, float]]:
+    return dict(zip(keys, sns.color_palette(palette, len(keys)), strict=True))
+
+
+def _variable(ds: xr.Dataset, variable: str, labels: str | Sequence[str] | None) -> xr.DataArray:
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
+    if variable not in ds.data_vars:
+        raise ValueError(
+            f"the Dataset has no {variable!r} variable to plot; it has {list(ds.data_vars)}"
+        )
+    da = ds[variable]
+    dim = LABEL_DIMS.get(variable)
+    if labels is None or dim is None:
+        return da
+    labels = [labels] if isinstance(labels, str) else list(labels)
+    known = [str(v) for v in da[dim].values]
+    missing = [lab for lab in labels if lab not in known]
+    if missing:
+        raise ValueError(f"{variable} has no {dim} {missing}; it has {known}")
+    return da.sel({dim: labels})
+
+
+def _ylabel(da: xr.DataArray) -> str:
+    detail = da.attrs.get("kind") or da.attrs.get("scale") or da.attrs.get("units")
+    return f"{da.name} ({detail})" if detail else str(da.name)
+
+
+def _x_axis(ds: xr.Dataset, x: str | None) -> tuple[np.ndarray, str]:
+    """x values for every frame of ``ds`` and the axis label."""
+    single = len(set(ds["source"].values.tolist())) <= 1
+    timed = ds.sizes["frame"] > 0 and bool(np.isfinite(ds["time"].values).all())
+    if x is None:
+        x = "time" if timed and single else "frame"
+    if x == "time":
+        if not timed:
+            raise ValueError("x='time' needs a time for every frame; these frames have NaN time")
+        if not single:
+            raise ValueError(
+                "several sources share the time axis; pass source=... to plot one, or x='frame'"
+            )
+        return ds["time"].values, "time (s)"
+    if x == "frame":
+        if single:
+            return ds["source_frame"].values, "frame"
+        return ds["frame"].values, "frame (running number over all sources)"
+    raise ValueError(f"x must be 'time', 'frame' or None (automatic), got {x!r}")
+
+
+def _one_source(ds: xr.Dataset, source: str | None) -> xr.Dataset:
+    if source is None:
+        return ds
+    names = ds["source"].values.astype(str)
+    keep = names == str(source)
+    if not keep.any():
+        raise ValueError(f"no frames of source {source!r}; the sources are {sorted(set(names))}")
+    return ds.isel(frame=keep)
+
+
+def _panels(
+    ds: xr.Dataset, da: xr.DataArray, by: str, faces: Sequence[int] | None
+) -> list[tuple[str, xr.DataArray]]:
+    """(title, frame × label data) for each face slot or identity."""
+    if by == "face":
+        slots = list(ds["face"].values) if faces is None else list(faces)
+        unknown = [f for f in slots if f not in ds["face"].values]
+        if unknown:
+            raise ValueError(f"no face slot {unknown}; the slots are {ds['face'].values.tolist()}")
+        if faces is None:  # skip slots that never hold a face
+            slots = [f for f in slots if bool(da.sel(face=f).notnull().any())] or slots[:1]
+        return [(f"face {f}", da.sel(face=f)) for f in slots]
+    if by == "identity":
+        if "identity" not in ds.data_vars:
+            raise ValueError("by='identity' needs an 'identity' variable (run tracking first)")
+        ident = ds["identity"]
+        known = sorted({int(i) for i in np.unique(ident.values) if i >= 0})
+        people = known if faces is None else list(faces)
+        if not people:
+            raise ValueError("by='identity': no face has a known identity (all are -1)")
+        return [(f"identity {k}", da.where(ident == k).mean("face", skipna=True)) for k in people]
+    raise ValueError(f"by must be 'face' or 'identity', got {by!r}")
+
+
+def _smooth(da: xr.DataArray, window: int | None) -> xr.DataArray:
+    """Centred rolling mean over ``window`` frames; frames without a face stay empty."""
+    if window is None:
+        return da
+    if int(window) < 1:
+        raise ValueError(f"smooth must be a window of at least 1 frame, got {window}")
+    rolled = da.rolling(frame=int(window), center=True, min_periods=1).mean()
+    return rolled.where(da.notnull())
+
+
+def _events(events: pd.DataFrame, ds: xr.Dataset) -> pd.DataFrame:
+    """The rows of a BIDS-style events table that apply to the (single) plotted source."""
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(f"events must be a pandas DataFrame, got {type(events).__name__}")
+    missing = [c for c in ("onset", "duration", "trial_type") if c not in events.columns]
+    if missing:
+        raise ValueError(
+            f"the events table lacks column(s) {missing}; it needs onset, duration and "
+            f"trial_type; it has {list(events.columns)}"
+        )
+    table = events.copy()
+    for column in ("onset", "duration"):
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+        if not np.isfinite(table[column].to_numpy(float)).all():
+            raise ValueError(f"the events table has a {column} that is not a finite number")
+    names = set(ds["source"].values.astype(str).tolist())
+    if "source" in table.columns:
+        if len(names) > 1:
+            raise ValueError("events name sources: pass source=... to plot one with its events")
+        table = table[table["source"].isna() | table["source"].astype(str).isin(names)]
+    return table
+
+
+def _shade(ax: Axes, events: pd.DataFrame, palette: dict[str, Any], outline: bool) -> None:
+    """Shade each event behind the lines, or outline it over a heatmap."""
+    for row in events.itertuples(index=False):
+        kind = str(row.trial_type)
+        span = ax.axvspan(
+            row.onset, row.onset + row.duration, **_event_style(palette[kind], outline)
+        )
+        span.set_gid(f"event:{kind}")
+
+
+def _event_style(color, outline: bool) -> dict[str, Any]:
+    if outline:
+        return {"facecolor": "none", "edgecolor": color, "linewidth": 2, "zorder": 3}
+    return {"color": color, "alpha": 0.2, "zorder": 0}
+
+
+def _grid(n: int, cols: int, ax: Axes | None, size: tuple[float, float], sharex: bool = False):
+    """A figure with ``n`` panels in rows of ``cols`` (or the caller's single ``ax``)."""
+    if ax is not None:
+        if n != 1:
+            raise ValueError(f"ax= draws one panel, but this plot has {n}; leave ax out")
+        return ax.figure, [ax]
+    cols = min(n, cols)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(size[0] * cols, size[1] * rows),
+        squeeze=False,
+        sharex=sharex,
+        layout="constrained",
+    )
+    for extra in axes.ravel()[n:]:
+        extra.set_visible(False)
+    return fig, list(axes.ravel()[:n])
+
+
+def _series(
+    ds: xr.Dataset,
+    variable: str,
+    labels: str | Sequence[str] | None,
+    *,
+    kind: str,
+    by: str,
+    faces: Sequence[int] | None,
+    source: str | None,
+    x: str | None,
+    events: pd.DataFrame | None,
+    smooth: int | None,
+    ax: Axes | None,
+    cmap: str,
+) -> Figure:
+    ds = _one_source(ds, source)
+    da = _smooth(_variable(ds, variable, labels), smooth)
+    dim = LABEL_DIMS[variable]
+    xs, xlabel = _x_axis(ds, x)
+    order = np.argsort(xs, kind="stable")
+    xs = xs[order]
+    panels = _panels(ds, da.isel(frame=order), by, faces)
+    table = None if events is None else _events(events, ds)
+    if kind not in ("line", "heatmap"):
+        raise ValueError(f"kind must be 'line' or 'heatmap', got {kind!r}")
+
+    fig, axes = _grid(len(panels), 1, ax, (9.0, 2.8 if kind == "line" else 3.2), sharex=True)
+    names = [str(v) for v in da[dim].values]
+    colors = _colors(names, "husl" if len(names) > 10 else "tab10")
+    trial_types = [] if table is None else list(dict.fromkeys(table["trial_type"].astype(str)))
+    event_colors = _colors(trial_types, "Set2")
+    unit = variable in _UNIT_RANGE
+    mesh = None
+    for panel_ax, (title, values) in zip(axes, panels, strict=True):
+        values = values.transpose("frame", dim)
+        if kind == "line":
+            for name in names:
+                panel_ax.plot(xs, values.sel({dim: name}).values, color=colors[name], label=name)
+            if unit:
+                panel_ax.set_ylim(-0.02, 1.02)
+            panel_ax.set_ylabel(_ylabel(da))
+        else:
+            mesh = panel_ax.pcolormesh(
+                _edges(xs),
+                np.arange(len(names) + 1) - 0.5,
+                np.ma.masked_invalid(values.values.T),
+                cmap=cmap,
+                vmin=0 if unit else None,
+                vmax=1 if unit else None,
+                shading="flat",
+            )
+            panel_ax.set_yticks(range(len(names)), names)
+            panel_ax.invert_yaxis()
+        if table is not None:
+            _shade(panel_ax, table, event_colors, outline=kind == "heatmap")
+        panel_ax.set_title(title)
+        panel_ax.set_xlabel(xlabel)
+    handles, texts = axes[0].get_legend_handles_labels()
+    for k in trial_types:
+        handles.append(
+            plt.Rectangle((0, 0), 1, 1, **_event_style(event_colors[k], kind == "heatmap"))
+        )
+        texts.append(k)
+    if handles:
+        axes[0].legend(handles, texts, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes, label=_ylabel(da))
+    return fig
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted x centres (half a step beyond each end)."""
+    c = np.asarray(centres, dtype=float)
+    if len(c) == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+def plot_aus(
+    ds: xr.Dataset,
+    aus: str | Sequence[str] | None = None,
+    *,
+    variable: str = "aus",
+    kind: str = "line",
+    by: str = "face",
+    faces: Sequence[int] | None = None,
+    source: str | None = None,
+    x: str | None = None,
+    events: pd.DataFrame | None = None,
+    smooth: int | None = None,
+    ax: Axes | None = None,
+    cmap: str = "viridis",
+) -> Figure:
+    """Action units over time: one line (or heatmap row) per AU, one panel per face or person.
+
+    Parameters
+    ----------
+    ds
+        A featx Dataset with ``aus`` (or ``au_intensity``, with ``variable=``).
+    aus
+        AU labels to plot (default: all).
+    variable
+        ``"aus"`` (0..1) or ``"au_intensity"`` (another tool's scale, e.g. OpenFace 0..5).
+    kind
+        ``"line"`` or ``"heatmap"`` (AU × time, colour = value).
+    by
+        ``"face"``: a panel per face slot that ever holds a face; ``"identity"``: a panel per
+        known person (needs the ``identity`` variable).
+    faces
+        The face slots (or identities) to plot.
+    source
+        Plot only the frames of this source (file path).
+    x
+        ``"time"``, ``"frame"`` or None (time when every frame has one and there is one source).
+    events
+        BIDS-style events table (``onset``, ``duration``, ``trial_type``, optional ``source``):
+        each event is shaded, one colour per trial type.
+    smooth
+        Centred rolling mean over this many frames (gaps stay gaps).
+    ax
+        Axes to draw into when the plot has exactly one panel.
+    cmap
+        Colour map of the heatmap.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_aus(ds, ["AU12"], kind="heatmap")  # doctest: +SKIP
+    """
+    if variable not in ("aus", "au_intensity"):
+        raise ValueError(f"plot_aus plots 'aus' or 'au_intensity', not {variable!r}")
+    return _series(
+        ds, variable, aus, kind=kind, by=by, faces=faces, source=source, x=x, events=events,
+        smooth=smooth, ax=ax, cmap=cmap,
+    )  # fmt: skip
+
+
+def plot_emotions(
+    ds: xr.Dataset,
+    emotions: str | Sequence[str] | None = None,
+    *,
+    kind: str = "line",
+    by: str = "face",
+    faces: Sequence[int] | None = None,
+    source: str | None = None,
+    x: str | None = None,
+    events: pd.DataFrame | None = None,
+    smooth: int | None = None,
+    ax: Axes | None = None,
+    cmap: str = "viridis",
+) -> Figure:
+    """Emotions over time: one line (or heatmap row) per emotion, one panel per face or person.
+
+    Parameters are those of :func:`plot_aus`, with ``emotions`` selecting the labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_emotions(ds, ["happiness", "neutral"], smooth=5)  # doctest: +SKIP
+    """
+    return _series(
+        ds, "emotions", emotions, kind=kind, by=by, faces=faces, source=source, x=x,
+        events=events, smooth=smooth, ax=ax, cmap=cmap,
+    )  # fmt: skip
+
+
+def plot_bars(
+    ds: xr.Dataset,
+    frame: int,
+    variable: str = "aus",
+    *,
+    labels: str | Sequence[str] | None = None,
+    faces: Sequence[int] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Values of one frame as horizontal bars, one colour per face (grouped when several).
+
+    Parameters
+    ----------
+    ds
+        A featx Dataset.
+    frame
+        The ``frame`` coordinate value to show.
+    variable
+        ``"aus"``, ``"emotions"``, ``"blendshapes"`` or ``"au_intensity"``.
+    labels
+        Subset of the variable's labels.
+    faces
+        Face slots to show (default: those holding a face in that frame).
+    ax
+        Axes to draw into.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> ax = plot_bars(ds, frame=0, variable="emotions")  # doctest: +SKIP
+    """
+    if variable not in ("aus", "au_intensity", "emotions", "blendshapes"):
+        raise ValueError(
+            f"plot_bars shows aus, au_intensity, emotions or blendshapes, not {variable!r}"
+        )
+    da = _at_frame(_variable(ds, variable, labels), frame)
+    dim = LABEL_DIMS[variable]
+    slots = _present_slots(da, faces)
+    names = [str(v) for v in da[dim].values]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 0.22 * len(names) + 1.2), layout="constrained")
+    colors = face_colors(ds.sizes["face"])
+    height = 0.8 / max(len(slots), 1)
+    y = np.arange(len(names))
+    for k, slot in enumerate(slots):
+        ax.barh(
+            y - 0.4 + height * (k + 0.5),
+            da.sel(face=slot).values,
+            height=height,
+            color=colors[int(slot) % len(colors)],
+            label=f"face {slot}",
+        )
+    if not slots:
+        ax.text(0.5, 0.5, f"no face in frame {frame}", transform=ax.transAxes, ha="center")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    if variable in _UNIT_RANGE:
+        ax.set_xlim(0, 1.05)
+    ax.set_xlabel(_ylabel(da))
+    ax.set_title(f"{variable}, frame {frame}")
+    if len(slots) > 1:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def _at_frame(da: xr.DataArray, frame: int) -> xr.DataArray:
+    frames = da["frame"].values
+    if frame not in frames:
+        lo, hi = (frames.min(), frames.max()) if len(frames) else ("-", "-")
+        raise ValueError(f"no frame {frame} in the Dataset (frames run {lo}..{hi})")
+    return da.sel(frame=frame)
+
+
+def _present_slots(da: xr.DataArray, faces: Sequence[int] | None) -> list[int]:
+    if faces is not None:
+        unknown = [f for f in faces if f not in da["face"].values]
+        if unknown:
+            raise ValueError(f"no face slot {unknown}; the slots are {da['face'].values.tolist()}")
+        return list(faces)
+    other = [d for d in da.dims if d != "face"]
+    filled = da.notnull().any(other) if other else da.notnull()
+    return [int(f) for f in da["face"].values[filled.values]]
+
+
+def plot_epochs(
+    epochs: xr.Dataset,
+    variable: str = "aus",
+    labels: str | Sequence[str] | None = None,
+    *,
+    by: str | None = "trial_type",
+    ci: float = 0.95,
+    col_wrap: int = 4,
+    ax: Axes | None = None,
+) -> Figure:
+    """Event-locked averages with confidence bands: a panel per label, a line per condition.
+
+    Parameters
+    ----------
+    epochs
+        The output of :func:`featx.analysis.epochs`: dims ``epoch`` and ``lag`` (and usually
+        ``face`` and a label dim). Face slots are averaged within each epoch first.
+    variable
+        The variable to plot (``aus``, ``emotions``, ``valence`` ...).
+    labels
+        Subset of the variable's labels (one panel each).
+    by
+        Coordinate along ``epoch`` whose values are the conditions (one line each); None pools
+        all epochs.
+    ci
+        Confidence level of the band: mean ± t(ci, n−1) · sem over the n epochs with a value.
+    col_wrap
+        Panels per row.
+    ax
+        Axes to draw into when there is a single panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from featx.analysis import epochs  # doctest: +SKIP
+    >>> fig = plot_epochs(epochs(ds, events, -1, 3), "aus", ["AU12"])  # doctest: +SKIP
+    """
+    if not isinstance(epochs, xr.Dataset) or variable not in epochs.data_vars:
+        raise ValueError(f"expected an epochs Dataset with a {variable!r} variable")
+    da = _variable(epochs, variable, labels)
+    if "epoch" not in da.dims or "lag" not in da.dims:
+        raise ValueError(
+            f"{variable} needs 'epoch' and 'lag' dims (from analysis.epochs); has {da.dims}"
+        )
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must lie between 0 and 1, got {ci}")
+    dim = LABEL_DIMS.get(variable)
+    extra = [d for d in da.dims if d not in ("epoch", "lag", dim)]
+    da = da.mean(extra, skipna=True) if extra else da
+    names = [None] if dim is None else [str(v) for v in da[dim].values]
+    if by is None:
+        groups = {"all epochs": np.ones(da.sizes["epoch"], bool)}
+    else:
+        if by not in epochs.coords or epochs[by].dims != ("epoch",):
+            raise ValueError(f"by={by!r} must name a coordinate along 'epoch'")
+        values = epochs[by].values.astype(str)
+        groups = {g: values == g for g in dict.fromkeys(values)}
+    colors = _colors(list(groups), "Set2")
+    lag = da["lag"].values
+    unit = epochs.attrs.get("lag_unit", "s")
+
+    fig, axes = _grid(len(names), col_wrap, ax, (3.6, 2.8))
+    for panel_ax, name in zip(axes, names, strict=True):
+        curves = da if name is None else da.sel({dim: name})
+        for group, members in groups.items():
+            mean, half = _mean_ci(curves.isel(epoch=members).transpose("epoch", "lag").values, ci)
+            panel_ax.plot(lag, mean, color=colors[group], label=group)
+            band = panel_ax.fill_between(
+                lag, mean - half, mean + half, color=colors[group], alpha=0.25
+            )
+            band.set_gid(f"ci:{group}")
+        panel_ax.axvline(0, color="0.3", linewidth=0.8, linestyle="--")
+        panel_ax.set_title(variable if name is None else name)
+        panel_ax.set_xlabel(f"lag ({unit})")
+    axes[0].set_ylabel(_ylabel(da))
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def _mean_ci(curves: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over epochs (rows) and the half-width of its t confidence interval, per lag."""
+    n = np.isfinite(curves).sum(axis=0)
+    total = np.nansum(curves, axis=0)
+    mean = np.divide(total, n, out=np.full(curves.shape[1], np.nan), where=n > 0)
+    dev = np.where(np.isfinite(curves), curves - mean, 0.0)
+    var = np.divide((dev**2).sum(axis=0), n - 1, out=np.full_like(mean, np.nan), where=n > 1)
+    with np.errstate(invalid="ignore"):
+        t = stats.t.ppf((1 + ci) / 2, np.maximum(n - 1, 1))
+    return mean, np.where(n > 1, t * np.sqrt(var / np.maximum(n, 1)), np.nan)
