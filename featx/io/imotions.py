@@ -1,0 +1,215 @@
+"""iMotions exports of Emotient FACET (tab-separated ``.txt``, versions 5 and 6).
+
+FACET reports log10 "evidence" e for each AU and emotion (e = 0: even odds). featx turns it
+into a probability with p = 1 / (1 + 10^−e) and keeps the AUs' raw evidence in
+``au_intensity``.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "facet.txt"
+>>> _ = path.write_text("#Study\\tdemo\\n\\nFrameNo\\tMediaTime\\tFaceRect X\\tFaceRect Y\\t"
+...                     "FaceRect Width\\tFaceRect Height\\tJoy Evidence\\tAU12 Evidence\\n"
+...                     "0\\t0\\t10\\t20\\t100\\t120\\t1\\t-1\\n")
+>>> ds = read_imotions(path)
+>>> round(ds["emotions"].item(), 3), round(ds["aus"].item(), 3), ds["au_intensity"].item()
+(0.909, 0.091, -1.0)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import xarray as xr
+
+from featx import schema
+from featx.io.table import (
+    EXTRA_EMOTIONS,
+    Block,
+    Table,
+    read_table,
+    reader_attrs,
+    rows_to_dataset,
+)
+
+#: FACET emotion name -> featx label.
+FACET_EMOTIONS = {
+    "Joy": "happiness", "Anger": "anger", "Surprise": "surprise", "Fear": "fear",
+    "Contempt": "contempt", "Disgust": "disgust", "Sadness": "sadness",
+    "Confusion": "confusion", "Frustration": "frustration", "Neutral": "neutral",
+    "Positive": "positive", "Negative": "negative",
+}  # fmt: skip
+FACE_RECT = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight")
+POSE = ("Pitch", "Roll", "Yaw")
+#: Columns describing the experiment, kept as coordinates along ``frame``.
+DESIGN = ("StimulusName", "SlideType", "EventSource", "Annotation")
+TIME = ("MediaTime", "Timestamp")  # milliseconds; the first present gives ``time``
+EVIDENCE_RULE = "p = 1 / (1 + 10**-e), e = FACET log10 evidence"
+_AU = re.compile(r"AU(\d{1,2})")
+_KNOWN = {*FACET_EMOTIONS, *FACE_RECT, *POSE, *DESIGN, *TIME, "FrameNo"}
+
+
+def facet_name(header: str) -> str:
+    """iMotions header name → short name: ``"AU1 Evidence"`` → ``"AU1"``, ``"FaceRect X"`` →
+    ``"FaceRectX"``, ``"Pitch Degrees"`` → ``"Pitch"`` (``"… Intensity"`` names keep the word).
+    """
+    return re.sub(r" (Evidence|Degrees)$", "", header).replace(" ", "")
+
+
+def _wanted(header: str) -> bool:
+    name = facet_name(header)
+    return name in _KNOWN or bool(_AU.fullmatch(name))
+
+
+def evidence_to_probability(evidence: np.ndarray) -> np.ndarray:
+    """FACET's log10 evidence e → probability 1 / (1 + 10^−e) (NaN stays NaN).
+
+    Examples
+    --------
+    >>> evidence_to_probability(np.array([0.0, 1.0, -2.0])).round(4).tolist()
+    [0.5, 0.9091, 0.0099]
+    """
+    with np.errstate(over="ignore"):
+        return 1 / (1 + 10 ** -np.asarray(evidence, dtype=float))
+
+
+def _columns(table: Table) -> dict[str, str]:
+    """Short name → column as written in the file."""
+    short: dict[str, str] = {}
+    for column in table.data.columns:
+        name = facet_name(column)
+        if name in short:
+            raise table.error(f"columns {short[name]!r} and {column!r} both mean {name!r}")
+        short[name] = column
+    return short
+
+
+def read_imotions(path: str | os.PathLike) -> xr.Dataset:
+    """Read an iMotions/FACET export (tab-separated ``.txt``, v5 or v6).
+
+    Lines starting with ``#`` before the header (``#Study``, ``#Date``, ``#Version`` …) are
+    kept in the ``imotions_header`` attr. One row is one frame with at most one face:
+
+    - ``FrameNo`` → ``source_frame`` (rows without one hold other sensors' samples and are
+      skipped); ``MediaTime`` (else ``Timestamp``), in milliseconds → ``time`` in seconds
+    - ``FaceRect X/Y/Width/Height`` → ``face_rect``; an empty box means no face in that
+      frame; ``face_score`` is 1.0 for every face (FACET gives no confidence)
+    - ``AU1 Evidence …`` → ``aus`` as probabilities (kind "evidence", p = 1 / (1 + 10^−e))
+      with labels zero-padded (``AU01``), and the raw evidence in ``au_intensity``
+      (``scale`` "log10 evidence")
+    - the 12 emotion evidences (``Joy`` → happiness, ``Anger``, ``Surprise``, ``Fear``,
+      ``Disgust``, ``Sadness``, ``Neutral``, then ``Contempt``, ``Confusion``,
+      ``Frustration``, ``Positive``, ``Negative``) → ``emotions`` as probabilities (kind
+      "score": they need not sum to 1); v5 has no Confusion and Frustration
+    - ``Pitch/Roll/Yaw Degrees`` → ``head_pose`` in degrees, as FACET signs them (v5 has no
+      Roll: NaN)
+    - ``StimulusName, SlideType, EventSource, Annotation`` → string coordinates along frame.
+
+    The ``… Intensity`` columns, feature points, ``HasGlasses``/``IsMale`` and eye-tracker
+    columns are not read.
+
+    Parameters
+    ----------
+    path
+        The export file.
+
+    Returns
+    -------
+    xarray.Dataset
+        A valid featx Dataset with ``source`` = the export's path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ReaderError
+        If the file has no FACET evidence columns, a line is malformed, a value is not a
+        number, a face box is incomplete, or a row without a face box holds evidence.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "facet.txt"
+    >>> _ = path.write_text("FrameNo\\tMediaTime\\tAU1 Evidence\\tPitch Degrees\\n"
+    ...                     "0\\t40\\t0\\t5\\n")
+    >>> ds = read_imotions(path)
+    >>> ds["time"].item(), ds["au"].values.tolist(), ds["aus"].item()
+    (0.04, ['AU01'], 0.5)
+    """
+    table = read_table(path, wanted=_wanted, sep="\t", preamble=lambda line: line[:1] == "#")
+    short = _columns(table)
+    aus = sorted((int(m[1]), name) for name in short if (m := _AU.fullmatch(name)))
+    emotions = sorted(
+        (n for n in short if n in FACET_EMOTIONS),
+        key=lambda n: [*schema.EMOTIONS, *EXTRA_EMOTIONS].index(FACET_EMOTIONS[n]),
+    )
+    if not aus and not emotions:
+        raise table.error("not an iMotions/FACET export: no '… Evidence' columns")
+
+    n = len(table)
+    if "FrameNo" in short:
+        frame_no = table.numbers(short["FrameNo"])
+        keep = ~np.isnan(frame_no)
+        bad = keep & ((frame_no != np.round(frame_no)) | (frame_no < 0) | (frame_no > 2**53))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise table.error(f"{frame_no[i]:g} is not a frame number", i, short["FrameNo"])
+    else:
+        frame_no, keep = np.arange(n, dtype=float), np.ones(n, dtype=bool)
+    blocks: dict[str, Block] = {}
+    labels: dict[str, list] = {}
+    if any(name in short for name in FACE_RECT):
+        table.require([short.get(name, name) for name in FACE_RECT], "FaceRect")
+        box = table.block([short[name] for name in FACE_RECT])
+        blocks["face_rect"] = Block(box, [short[name] for name in FACE_RECT])
+        has_face = keep & ~np.isnan(box).all(axis=1)
+        blocks["face_score"] = Block(np.where(has_face, 1.0, np.nan), [short["FaceRectX"]])
+    if aus:
+        columns = [short[name] for _, name in aus]
+        evidence = table.block(columns)
+        blocks["aus"] = Block(evidence_to_probability(evidence), columns)
+        blocks["au_intensity"] = Block(evidence, columns)
+        labels["au"] = [f"AU{k:02d}" for k, _ in aus]
+    if emotions:
+        columns = [short[name] for name in emotions]
+        blocks["emotions"] = Block(evidence_to_probability(table.block(columns)), columns)
+        labels["emotion"] = [FACET_EMOTIONS[name] for name in emotions]
+    if any(name in short for name in POSE):
+        nan = np.full(n, np.nan)
+        pose = [table.numbers(short[a]) if a in short else nan for a in POSE]
+        blocks["head_pose"] = Block(np.stack(pose, axis=1), [short.get(a, a) for a in POSE])
+
+    if "face_rect" in blocks:
+        present = keep.copy()
+    else:
+        values = np.concatenate([b.values for b in blocks.values()], axis=1)
+        present = keep & ~np.isnan(values).all(axis=1)
+    frame_of_row = np.cumsum(keep) - 1
+    time_column = next((short[t] for t in TIME if t in short), None)
+    time = table.numbers(time_column)[keep] / 1000 if time_column else np.full(keep.sum(), np.nan)
+    return rows_to_dataset(
+        table,
+        frame_of_row=frame_of_row,
+        present=present,
+        blocks=blocks,
+        source=[table.name] * int(keep.sum()),
+        source_frame=frame_no[keep].astype(np.int64),
+        time=time,
+        labels=labels,
+        var_attrs={
+            "aus": {"kind": "evidence", "from": EVIDENCE_RULE},
+            "au_intensity": {"scale": "log10 evidence", "from": "FACET AU evidence"},
+            "emotions": {"kind": "score", "from": EVIDENCE_RULE},
+            "head_pose": {"units": "degrees", "signs": "as exported by FACET (not converted)"},
+            "face_score": {"from": "1.0: FACET reports no face confidence"},
+        },
+        attrs=reader_attrs(
+            "Emotient FACET (iMotions)",
+            "read_imotions",
+            table.name,
+            imotions_header="\n".join(table.preamble),
+        ),
+        frame_coords={name: table.strings(short[name])[keep] for name in DESIGN if name in short},
+    )

@@ -1,0 +1,242 @@
+"""netCDF and zarr files: :func:`save` a featx Dataset and :func:`open_dataset` it back unchanged.
+
+Examples
+--------
+>>> import numpy as np, tempfile, pathlib
+>>> from featx import schema
+>>> from featx.io import save, open_dataset
+>>> ds = schema.from_frames([{"face_rect": np.array([[10.0, 20, 50, 60]])}],
+...                         ["a.jpg"], [0], [np.nan], attrs={"detector": "demo"})
+>>> path = save(ds, pathlib.Path(tempfile.mkdtemp()) / "run.nc")
+>>> open_dataset(path).identical(ds)
+True
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from featx import schema
+
+ENGINES = ("netcdf4", "zarr")
+
+
+def _require_zarr() -> None:
+    try:
+        import zarr  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "writing or reading .zarr stores needs the optional zarr package: "
+            "pip install featx[scale]"
+        ) from err
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _storable(value) -> bool:
+    if isinstance(value, str) or _is_number(value):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_number(v) for v in value)
+    return isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iuf"
+
+
+def _check_attrs(ds: xr.Dataset) -> None:
+    owners = [("Dataset", ds.attrs)] + [(f"{name!r}", v.attrs) for name, v in ds.variables.items()]
+    for owner, attrs in owners:
+        for key, value in attrs.items():
+            if not _storable(value):
+                raise TypeError(
+                    f"{owner} attr {key!r} = {value!r} ({type(value).__name__}) cannot be saved: "
+                    "attrs must be a str, a number or a list of numbers (store structured values "
+                    "as JSON strings and booleans as 0/1)"
+                )
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Move the finished ``tmp`` onto ``path``; a folder (zarr) is swapped in two renames."""
+    if path.exists() and (path.is_dir() or tmp.is_dir()):
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+        os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) -> Path:
+    """Write a valid Dataset to a netCDF file or a zarr store, atomically.
+
+    The Dataset is validated (:func:`featx.schema.validate`), written to a hidden temporary
+    file or folder beside ``path`` and then moved onto ``path``, so an interrupted save never
+    leaves a partial file (an existing ``path`` is replaced only once the new one is complete).
+
+    Parameters
+    ----------
+    ds
+        A featx Dataset. Its attrs (Dataset, variable and coordinate) must be str, numbers or
+        lists of numbers (DESIGN §1); structured values go in as JSON strings.
+    path
+        Destination; a ``.zarr`` suffix selects zarr, anything else netCDF-4.
+    engine
+        ``"netcdf4"`` or ``"zarr"`` to override the choice made from the suffix. zarr needs
+        the optional extra: ``pip install featx[scale]``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    featx.SchemaError
+        If ``ds`` is not a valid featx Dataset.
+    TypeError
+        If an attr is not a str, a number or a list of numbers (e.g. a bool, None or a dict),
+        naming the attr.
+
+    Notes
+    -----
+    Float variables are written with a NaN ``_FillValue`` so NaN (empty face slots, ``time``
+    of still images) comes back as NaN; integer and string variables get no fill value, so
+    ``identity == -1`` and empty strings stay as they are. netCDF stores a one-element list
+    attr like a scalar, so ``[7]`` comes back as ``7``; tuples come back as lists.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from featx import schema
+    >>> ds = schema.from_frames([{}], ["a.jpg"], [0], [np.nan])
+    >>> save(ds, pathlib.Path(tempfile.mkdtemp()) / "run.nc").name
+    'run.nc'
+    """
+    path = Path(path)
+    if engine is None:
+        engine = "zarr" if path.suffix == ".zarr" else "netcdf4"
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "zarr":
+        _require_zarr()
+    schema.validate(ds)
+    _check_attrs(ds)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save {path}: folder {path.parent} does not exist")
+
+    out = ds.drop_encoding()
+    encoding = {
+        name: {"_FillValue": np.nan if var.dtype.kind == "f" else None}
+        for name, var in out.variables.items()
+    }
+    prefix, suffix = f".{path.name}.", ".tmp"
+    if engine == "zarr":
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=suffix))
+    else:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        if engine == "zarr":
+            out.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)
+        else:
+            out.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        _replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
+
+
+def _plain_attrs(attrs: dict) -> dict:
+    """NumPy scalars and arrays read from a file back to Python numbers and lists."""
+    return {
+        k: v.tolist() if isinstance(v, np.ndarray | np.generic) else v for k, v in attrs.items()
+    }
+
+
+def _as_str_labels(values: np.ndarray) -> np.ndarray:
+    """Any string array (fixed-width, bytes, NumPy StringDType) as an object array of str."""
+    flat = [v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel().tolist()]
+    return np.array(flat, dtype=object).reshape(values.shape)
+
+
+def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Read a Dataset written by :func:`save` into memory and close the file.
+
+    Parameters
+    ----------
+    path
+        A netCDF file, or a zarr store (a folder, or a ``.zarr`` path).
+
+    Returns
+    -------
+    xarray.Dataset
+        Fully loaded; string coordinates (``source``, ``au``, ``emotion`` …) hold Python
+        ``str`` in object arrays, as :func:`featx.schema.from_frames` makes them; attrs hold
+        Python numbers, strings and lists.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    featx.SchemaError
+        If the file cannot be read as netCDF/zarr or is not a valid featx Dataset (the
+        message names the file and the broken rule).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from featx import schema
+    >>> ds = schema.from_frames([{}], ["a.jpg"], [0], [np.nan])
+    >>> path = save(ds, pathlib.Path(tempfile.mkdtemp()) / "run.nc")
+    >>> open_dataset(path)["source"].values.tolist()
+    ['a.jpg']
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such featx file: {path}")
+    use_zarr = path.is_dir() or path.suffix == ".zarr"
+    if use_zarr:
+        _require_zarr()
+    decode = {"decode_times": False, "decode_timedelta": False}
+    try:
+        if use_zarr:
+            opened = xr.open_zarr(path, consolidated=False, chunks=None, **decode)
+        else:
+            opened = xr.open_dataset(path, engine="netcdf4", **decode)
+    except (OSError, ValueError) as err:
+        raise schema.SchemaError(f"{path}: not a netCDF file or zarr store ({err})") from err
+    with opened:
+        ds = opened.load()
+    ds = ds.drop_encoding()
+    ds.attrs = _plain_attrs(ds.attrs)
+    for var in ds.variables.values():
+        var.attrs = _plain_attrs(var.attrs)
+    ds = ds.assign_coords(
+        {
+            name: (coord.dims, _as_str_labels(coord.values), coord.attrs)
+            for name, coord in ds.coords.items()
+            if coord.dtype.kind in "OUST"
+        }
+    )
+    try:
+        schema.validate(ds)
+    except schema.SchemaError as err:
+        raise schema.SchemaError(f"{path}: {err}") from err
+    return ds
