@@ -42,6 +42,7 @@ _LAZY = {
 }
 _SUBMODULES = (
     "schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor", "plot", "analysis",
+    "widgets",
 )  # fmt: skip
 
 __all__ = ["SchemaError", "__version__", *_LAZY, *_SUBMODULES]

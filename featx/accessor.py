@@ -227,3 +227,15 @@ class FeatAccessor:
         from featx.plot import plot_detections
 
         return plot_detections(self._ds, *args, **kwargs)
+
+    def view(self, **kwargs):
+        """An interactive viewer of frames and detections; see :func:`featx.widgets.view`."""
+        from featx.widgets import view
+
+        return view(self._ds, **kwargs)
+
+    def compare(self, other, **kwargs):
+        """This run and another side by side; see :func:`featx.widgets.compare`."""
+        from featx.widgets import compare
+
+        return compare(self._ds, other, **kwargs)

@@ -327,6 +327,129 @@ def _load_pose_mlp(c: ModelCard, paths: dict[str, Path]):
     return PoseRegressor(net, mean, std)
 
 
+def _build_retinaface():
+    from featx.nn.retinaface import RetinaFace
+
+    return RetinaFace()
+
+
+def _build_landmark68(model_id: str):
+    from featx.nn.landmark68 import NETWORKS
+
+    return NETWORKS[model_id]()
+
+
+def _load_landmark68(c: ModelCard, paths: dict[str, Path]):
+    weights = paths[c.files[0]]
+    # Like Py-Feat, drop every "module." (mobilenet's file was saved from DataParallel).
+    sd = {k.replace("module.", ""): v for k, v in read_state_dict(weights).items()}
+    return load_into(c.build(), sd, strict=True, path=weights)
+
+
+def _build_blazeface(model_id: str):
+    from featx.nn.blazeface import BlazeFaceFull, BlazeFaceShort
+
+    return {"blazeface_short": BlazeFaceShort, "blazeface_full": BlazeFaceFull}[model_id]()
+
+
+def _load_blazeface(c: ModelCard, paths: dict[str, Path]):
+    weights = paths[c.files[0]]
+    return load_into(c.build(), read_state_dict(weights), strict=True, path=weights)
+
+
+def _build_mini_xception():
+    from featx.nn.mini_xception import MiniXception
+
+    return MiniXception()
+
+
+def _load_mini_xception(c: ModelCard, paths: dict[str, Path]):
+    weights = paths[c.files[0]]
+    return load_into(c.build(), read_state_dict(weights), strict=True, path=weights)
+
+
+def _build_facemesh():
+    from featx.nn.facemesh import FaceMesh
+
+    return FaceMesh()
+
+
+def _build_blendshapes():
+    from featx.nn.blendshapes import Blendshapes
+
+    return Blendshapes()
+
+
+def _load_strict(c: ModelCard, paths: dict[str, Path]):
+    """The built module with the card's one weight file loaded strictly."""
+    weights = paths[c.files[0]]
+    return load_into(c.build(), read_state_dict(weights), strict=True, path=weights)
+
+
+def _build_identity_gaze(model_id: str):
+    from featx.nn.arcface import ArcFace
+    from featx.nn.facenet import FaceNet
+    from featx.nn.l2cs import L2CS
+
+    return {"arcface": ArcFace, "facenet": FaceNet, "l2cs": L2CS}[model_id]()
+
+
+# Keys a published file may lack (FACTS): arcface's converted file may have no BatchNorm
+# counters; l2cs's unused fc_finetune head may be absent. Every other key must match.
+_MAY_BE_ABSENT = {
+    "arcface": lambda key: key.endswith(".num_batches_tracked"),
+    "l2cs": lambda key: key.startswith("fc_finetune."),
+}
+
+
+def _load_may_lack(c: ModelCard, paths: dict[str, Path]):
+    """Like :func:`_load_strict`, but the keys ``_MAY_BE_ABSENT`` names keep their built value."""
+    weights = paths[c.files[0]]
+    model, state = c.build(), read_state_dict(weights)
+    absent = _MAY_BE_ABSENT[c.id]
+    kept = {k: v for k, v in model.state_dict().items() if k not in state and absent(k)}
+    return load_into(model, {**state, **kept}, strict=True, path=weights)
+
+
+def _load_hog_classifier(c: ModelCard, paths: dict[str, Path]):
+    """xgb_au / svm_au / svm_emo: the skops archive read as data into a HogClassifier."""
+    from featx.classic.models import load_classifier
+    from featx.classic.skops import SkopsError
+
+    try:
+        return load_classifier(paths[c.files[0]], c.id)
+    except SkopsError as e:
+        raise WeightsError(str(e)) from e
+
+
+def _build_resmasknet():
+    from featx.nn.resmasknet import ResMasking
+
+    return ResMasking()
+
+
+def _load_resmasknet(c: ModelCard, paths: dict[str, Path]):
+    """config.json (in_channels, num_classes) + the .pth whose "net" holds the state dict."""
+    import json
+
+    from featx.nn.resmasknet import N_CLASSES, ResMasking
+
+    config_path, weights = paths["config.json"], paths[c.files[1]]
+    try:
+        config = json.loads(config_path.read_text())
+        in_channels = int(config.get("in_channels", 3))
+        num_classes = int(config.get("num_classes", N_CLASSES))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise WeightsError(f"cannot read resmasknet config {config_path}: {e!r}") from e
+    if num_classes != N_CLASSES:
+        raise WeightsError(
+            f"{config_path} says num_classes={num_classes}; featx maps the {N_CLASSES} FER2013 "
+            "emotions of resmasknet"
+        )
+    model = ResMasking(in_channels=in_channels, num_classes=num_classes)
+    return load_into(model, read_state_dict(weights), strict=True, path=weights)
+
+
 # ---------------------------------------------------------------------------------------------
 # The registry
 
@@ -351,6 +474,8 @@ _CARDS = [
         outputs=("loc", "class_logits", "landms"),
         tolerance=1e-5,
         tolerance_relative=True,
+        builder=_build_retinaface,
+        loader=_load_strict,
     ),
     ModelCard(
         id="img2pose",
@@ -399,6 +524,8 @@ _CARDS = [
         outputs=("landmarks", "conv_features"),
         tolerance=1e-5,
         tolerance_relative=True,
+        builder=lambda: _build_landmark68("mobilefacenet"),
+        loader=_load_landmark68,
     ),
     ModelCard(
         id="mobilenet",
@@ -412,6 +539,8 @@ _CARDS = [
         input_spec="(B,3,224,224) RGB crop of the box expanded x1.2, [0,1] then ImageNet mean/std",
         outputs=("landmarks",),
         tolerance=1e-5,
+        builder=lambda: _build_landmark68("mobilenet"),
+        loader=_load_landmark68,
     ),
     ModelCard(
         id="pfld",
@@ -425,6 +554,8 @@ _CARDS = [
         input_spec=f"(B,3,112,112) {_CROP112}, no normalisation",
         outputs=("landmarks",),
         tolerance=1e-5,
+        builder=lambda: _build_landmark68("pfld"),
+        loader=_load_landmark68,
     ),
     ModelCard(
         id="xgb_au",
@@ -440,6 +571,7 @@ _CARDS = [
         "+ 136 aligned integer landmarks",
         outputs=("au_probs",),
         tolerance=1e-5,
+        loader=_load_hog_classifier,
     ),
     ModelCard(
         id="svm_au",
@@ -454,6 +586,7 @@ _CARDS = [
         input_spec="HOG (5408) as xgb_au, PCA per region + 136 aligned integer landmarks",
         outputs=("au_pred",),
         tolerance=1e-4,
+        loader=_load_hog_classifier,
     ),
     ModelCard(
         id="svm_emo",
@@ -467,6 +600,7 @@ _CARDS = [
         input_spec="HOG (5408) as xgb_au, PCA + 136 aligned integer landmarks",
         outputs=("emo_pred",),
         tolerance=1e-4,
+        loader=_load_hog_classifier,
     ),
     ModelCard(
         id="resmasknet",
@@ -482,6 +616,8 @@ _CARDS = [
         "no normalisation",
         outputs=("logits",),
         tolerance=1e-4,
+        builder=_build_resmasknet,
+        loader=_load_resmasknet,
     ),
     ModelCard(
         id="arcface",
@@ -498,6 +634,8 @@ _CARDS = [
         outputs=("embedding",),
         tolerance=1e-4,
         tolerance_relative=True,
+        builder=lambda: _build_identity_gaze("arcface"),
+        loader=_load_may_lack,
     ),
     ModelCard(
         id="facenet",
@@ -512,6 +650,8 @@ _CARDS = [
         input_spec=f"(B,3,112,112) {_CROP112}, no normalisation",
         outputs=("embedding",),
         tolerance=1e-5,
+        builder=lambda: _build_identity_gaze("facenet"),
+        loader=_load_strict,
     ),
     ModelCard(
         id="l2cs",
@@ -526,6 +666,8 @@ _CARDS = [
         input_spec="(B,3,224,224): the 112 crop resized bilinearly, ImageNet mean/std",
         outputs=("yaw_logits", "pitch_logits"),
         tolerance=1e-4,
+        builder=lambda: _build_identity_gaze("l2cs"),
+        loader=_load_may_lack,
     ),
     ModelCard(
         id="face_multitask_v2",
@@ -570,6 +712,8 @@ _BUNDLED = [
         outputs=("raw_boxes", "raw_scores"),
         tolerance=1e-5,
         tolerance_relative=True,
+        builder=lambda: _build_blazeface("blazeface_short"),
+        loader=_load_blazeface,
     ),
     ModelCard(
         id="blazeface_full",
@@ -585,6 +729,8 @@ _BUNDLED = [
         outputs=("raw_boxes", "raw_scores"),
         tolerance=1e-5,
         tolerance_relative=True,
+        builder=lambda: _build_blazeface("blazeface_full"),
+        loader=_load_blazeface,
     ),
     ModelCard(
         id="facemesh_v2",
@@ -599,6 +745,8 @@ _BUNDLED = [
         input_spec="(1,256,256,3) NHWC RGB, uint8/255, rotated ROI crop",
         outputs=("Identity", "Identity_1", "Identity_2"),
         tolerance=1e-3,
+        builder=_build_facemesh,
+        loader=_load_strict,
     ),
     ModelCard(
         id="mp_blendshapes",
@@ -613,6 +761,8 @@ _BUNDLED = [
         input_spec="(1,146,2) image-pixel x, y of 146 selected mesh landmarks",
         outputs=("output",),
         tolerance=1e-4,
+        builder=_build_blendshapes,
+        loader=_load_strict,
     ),
     ModelCard(
         id="mini_xception",
@@ -627,6 +777,8 @@ _BUNDLED = [
         input_spec="(B,64,64,1) grey crop (fer margins), (x/255-0.5)*2",
         outputs=("logits",),
         tolerance=1e-4,
+        builder=_build_mini_xception,
+        loader=_load_mini_xception,
     ),
 ]
 

@@ -116,6 +116,9 @@ class BaseDetector:
     """
 
     name = "base"
+    #: Keep each face of a video in one ``face`` slot across frames and batches
+    #: (:class:`featx.tracking.BoxTracker`); still images keep the detector's order.
+    track = True
 
     def __init__(self, device: str = "auto") -> None:
         self.device = resolve_device(device)
@@ -198,6 +201,8 @@ class BaseDetector:
         """
         from tqdm.auto import tqdm
 
+        from featx.tracking import BoxTracker
+
         sources = media.probe(inputs, data_type=data_type)
         store = RunStore(output) if output is not None else None
         done, frame_start = store.done() if store else (set(), 0)
@@ -206,6 +211,7 @@ class BaseDetector:
             for s in sources
         ) - len(done)
         parts = []
+        tracker = BoxTracker() if self.track else None
         with tqdm(total=max(total, 0), disable=not progress, unit="frame", desc=self.name) as bar:
             for batch in media.iter_frames(
                 inputs,
@@ -215,6 +221,8 @@ class BaseDetector:
                 exclude=done,
             ):
                 results = self.process_batch(batch.images)
+                if tracker is not None:
+                    results = tracker.update(results, batch.source)
                 ds = schema.from_frames(
                     results,
                     batch.source,

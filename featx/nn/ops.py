@@ -5,6 +5,7 @@ Boxes are ``(N, 4)`` tensors in ``x1, y1, x2, y2`` order unless a function says 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -23,3 +24,264 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     inter = (bottom_right - top_left).clamp(min=0).prod(-1)
     union = area_a[:, None] + area_b[None, :] - inter
     return torch.where(union > 0, inter / union, torch.zeros_like(inter))
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy non-maximum suppression; indices of the kept boxes by descending score.
+
+    Boxes are visited by descending score (ties: lower index first); each kept box removes
+    every later box whose IoU with it (as :func:`box_iou`: no +1 on widths, float32) is
+    **greater than** ``iou_threshold``. The semantics of ``torchvision.ops.nms``. The loop
+    over kept boxes runs in NumPy on the CPU, where small vector operations are cheap.
+
+    Examples
+    --------
+    >>> boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]])
+    >>> nms(boxes, torch.tensor([0.8, 0.9, 0.7]), 0.5)
+    tensor([1, 2])
+    """
+    order = torch.argsort(scores, descending=True, stable=True)
+    x1, y1, x2, y2 = boxes[order].detach().to("cpu", torch.float32).numpy().T
+    area = (x2 - x1).clip(min=0) * (y2 - y1).clip(min=0)
+    keep = np.ones(len(order), bool)
+    for i in range(len(order)):
+        if not keep[i]:
+            continue
+        later = slice(i + 1, None)
+        width = (np.minimum(x2[i], x2[later]) - np.maximum(x1[i], x1[later])).clip(min=0)
+        height = (np.minimum(y2[i], y2[later]) - np.maximum(y1[i], y1[later])).clip(min=0)
+        inter = width * height
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 for empty boxes: kept
+            iou = inter / (area[i] + area[later] - inter)
+        keep[later] &= ~(iou > iou_threshold)
+    return order[torch.from_numpy(np.flatnonzero(keep)).to(order.device)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Face crops (Py-Feat Detectorv1): box expansion, the sampling grid, and the whole crop step
+
+
+def expand_boxes(boxes: torch.Tensor, factor: float) -> torch.Tensor:
+    """Scale each box's width and height by ``factor`` about its centre.
+
+    Width and height are scaled independently: the box is neither squared nor clamped to the
+    frame. The result keeps the dtype of ``boxes``.
+
+    Examples
+    --------
+    >>> expand_boxes(torch.tensor([[10.0, 20.0, 30.0, 60.0]]), 1.5)
+    tensor([[ 5., 10., 35., 70.]])
+    """
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) * factor / 2
+    return torch.cat([centre - half, centre + half], dim=1)
+
+
+def crop_boxes(image: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear ``size`` x ``size`` samples of ``image`` inside each box, Py-Feat's grid.
+
+    Output pixel (row r, col c) samples the frame at ``x = x1 + (c + 0.5) / size * (x2 - x1)``,
+    ``y = y1 + (r + 0.5) / size * (y2 - y1)``, normalised as ``2 x / (W - 1) - 1`` (the legacy
+    convention) and passed to ``grid_sample(align_corners=False)`` with zero padding, exactly
+    as Py-Feat does. The net effect is a sample at ``x W / (W - 1) - 0.5`` (pixel centres on
+    integers); taps outside the frame read 0, so boxes may hang over the edge.
+
+    Parameters
+    ----------
+    image : (C, H, W) float tensor, H and W at least 2.
+    boxes : (N, 4) float tensor of x1, y1, x2, y2 in pixels, on the device of ``image``.
+    size : side of the square crop; non-square boxes are stretched.
+
+    Returns
+    -------
+    (N, C, size, size) tensor in the dtype of ``image``.
+
+    Examples
+    --------
+    >>> crop_boxes(torch.ones(3, 20, 30), torch.tensor([[5.0, 5.0, 15.0, 15.0]]), 8).shape
+    torch.Size([1, 3, 8, 8])
+    """
+    channels, height, width = image.shape
+    n = boxes.shape[0]
+    steps = (torch.arange(size, dtype=image.dtype, device=image.device) + 0.5) / size
+    boxes = boxes.to(image.dtype)
+    gx = boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])  # (N, size): per column
+    gy = boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])  # (N, size): per row
+    nx = 2 * gx / (width - 1) - 1
+    ny = 2 * gy / (height - 1) - 1
+    grid = torch.stack(torch.broadcast_tensors(nx[:, None, :], ny[:, :, None]), dim=-1)
+    out = torch.nn.functional.grid_sample(
+        image[None],
+        grid.reshape(1, n * size, size, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    return out.reshape(channels, n, size, size).transpose(0, 1)
+
+
+def face_crops(image, boxes, size: int, factor: float = 1.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Py-Feat's Detectorv1 face crops of one RGB frame, and the boxes they stand for.
+
+    Each detector box is expanded by ``factor`` (:func:`expand_boxes`), sampled into a
+    ``size`` x ``size`` crop of the frame scaled to [0, 1] (:func:`crop_boxes`), and rounded
+    half-to-even to integer pixels. Models read the crop; the rounded box is the one Py-Feat
+    maps crop coordinates back with and reports as the face box. Landmark models use
+    ``size`` 112 (224 for mobilenet); arcface, facenet and the HOG models reuse the 112 crop.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB frame (numpy array or tensor).
+    boxes : (N, 4) x1, y1, x2, y2 detector boxes in pixels (array or tensor); the crops are
+        computed on the device of ``boxes`` when it is a tensor.
+    size : side of the square crops.
+    factor : expansion of width and height about the box centre.
+
+    Returns
+    -------
+    crops : (N, 3, size, size) float32 in [0, 1].
+    rounded : (N, 4) int64 expanded boxes, rounded half-to-even.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = np.zeros((100, 80, 3), np.uint8)
+    >>> crops, rounded = face_crops(frame, [[10.0, 20.0, 50.0, 70.0]], size=112)
+    >>> crops.shape, rounded.tolist()
+    (torch.Size([1, 3, 112, 112]), [[6, 15, 54, 75]])
+    """
+    device = boxes.device if torch.is_tensor(boxes) else None
+    frame = torch.as_tensor(image, device=device)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != torch.uint8:
+        raise ValueError(
+            f"face_crops needs an (H, W, 3) uint8 RGB frame, got {tuple(frame.shape)} {frame.dtype}"
+        )
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise ValueError(
+            f"face_crops needs a frame of at least 2x2 pixels, got {tuple(frame.shape)}"
+        )
+    boxes = torch.as_tensor(boxes, dtype=torch.float32, device=frame.device)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"face_crops needs (N, 4) boxes x1, y1, x2, y2, got {tuple(boxes.shape)}")
+    expanded = expand_boxes(boxes, factor)
+    crops = crop_boxes(frame.permute(2, 0, 1).to(torch.float32) / 255, expanded, size)
+    return crops, torch.round(expanded).to(torch.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Five-point similarity alignment (the ArcFace template), an alternative to the box crop
+
+
+def similarity_transform(src, dst) -> torch.Tensor:
+    """Least-squares similarity transform (rotation, uniform scale, translation) from ``src``
+    points to ``dst`` points (Umeyama 1991, without reflection).
+
+    Parameters
+    ----------
+    src : (..., K, 2) points x, y (array or tensor), K >= 2 and not all equal.
+    dst : (K, 2) or (..., K, 2) target points.
+
+    Returns
+    -------
+    (..., 3, 3) float64 tensor ``M`` with ``dst ≈ M @ [x, y, 1]``.
+
+    Examples
+    --------
+    >>> square = torch.tensor([[0.0, 0], [1, 0], [1, 1], [0, 1]])
+    >>> similarity_transform(square, 2 * square + 5)[:2]
+    tensor([[2., 0., 5.],
+            [0., 2., 5.]], dtype=torch.float64)
+    """
+    src = torch.as_tensor(np.asarray(src) if not torch.is_tensor(src) else src).double()
+    dst = torch.as_tensor(np.asarray(dst) if not torch.is_tensor(dst) else dst).double()
+    dst = dst.to(src.device).expand_as(src)
+    mean_src, mean_dst = src.mean(-2, keepdim=True), dst.mean(-2, keepdim=True)
+    s, d = src - mean_src, dst - mean_dst
+    cov = d.transpose(-1, -2) @ s / src.shape[-2]
+    u, sv, vt = torch.linalg.svd(cov)
+    sign = torch.sign(torch.linalg.det(u) * torch.linalg.det(vt))
+    flip = torch.stack([torch.ones_like(sign), sign], dim=-1)  # no reflections
+    rotation = u @ torch.diag_embed(flip) @ vt
+    scale = (sv * flip).sum(-1) / s.pow(2).sum((-2, -1)) * src.shape[-2]
+    linear = scale[..., None, None] * rotation
+    shift = mean_dst.transpose(-1, -2) - linear @ mean_src.transpose(-1, -2)
+    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64, device=src.device)
+    return torch.cat([torch.cat([linear, shift], -1), bottom.expand(*linear.shape[:-2], 1, 3)], -2)
+
+
+def align_faces(image, points, template, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Faces warped so their five keypoints land on ``template`` (e.g. ArcFace's 112x112).
+
+    The similarity from each face's points to the template (:func:`similarity_transform`) is
+    inverted to sample the frame bilinearly at every output pixel (pixel centres on integer
+    coordinates, taps outside the frame read 0). As in Py-Feat's evaluation runner the result
+    goes through 8-bit: ``floor(clip(255 v, 0, 255)) / 255``.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB frame (array or tensor), H and W at least 2.
+    points : (N, K, 2) keypoints x, y in pixels, in the template's order (RetinaFace's five
+        points match ArcFace's template: eyes, nose, mouth corners, image-left first).
+    template : (K, 2) target positions in the output crop.
+    size : side of the square output.
+
+    Returns
+    -------
+    crops : (N, 3, size, size) float32 in [0, 1], on the device of ``points`` when a tensor.
+    matrices : (N, 3, 3) float64 similarity transforms, frame -> crop.
+
+    Examples
+    --------
+    >>> frame = np.zeros((100, 80, 3), np.uint8)
+    >>> pts = [[[30.0, 40], [50, 40], [40, 50], [32, 60], [48, 60]]]
+    >>> crops, m = align_faces(frame, pts, pts[0], size=112)
+    >>> crops.shape, bool(torch.allclose(m[0], torch.eye(3, dtype=torch.float64)))
+    (torch.Size([1, 3, 112, 112]), True)
+    """
+    device = points.device if torch.is_tensor(points) else None
+    frame = torch.as_tensor(image, device=device)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != torch.uint8:
+        raise ValueError(
+            f"align_faces needs an (H, W, 3) uint8 RGB frame, got {tuple(frame.shape)} "
+            f"{frame.dtype}"
+        )
+    height, width = frame.shape[:2]
+    if height < 2 or width < 2:
+        raise ValueError(f"align_faces needs a frame of at least 2x2 pixels, got {height}x{width}")
+    points = torch.as_tensor(np.asarray(points) if not torch.is_tensor(points) else points)
+    if points.ndim != 3 or points.shape[-1] != 2 or points.shape[1] != len(template):
+        raise ValueError(
+            f"align_faces needs (N, {len(template)}, 2) points, got {tuple(points.shape)}"
+        )
+    matrices = similarity_transform(points.to(frame.device), template)
+    # Float32 coordinates and frame, float64 interpolation: the numerics of skimage's warp of a
+    # float32 image, which reproduce the reference crops of Py-Feat's runner bit for bit.
+    inverse = torch.linalg.inv(matrices).to(torch.float32)
+    steps = torch.arange(size, dtype=torch.float32, device=frame.device)
+    rows, cols = torch.meshgrid(steps, steps, indexing="ij")
+    x = inverse[:, 0, 0, None, None] * cols + inverse[:, 0, 1, None, None] * rows
+    y = inverse[:, 1, 0, None, None] * cols + inverse[:, 1, 1, None, None] * rows
+    x, y = x + inverse[:, 0, 2, None, None], y + inverse[:, 1, 2, None, None]
+    picture = frame.permute(2, 0, 1).to(torch.float32) / 255
+    sampled = _bilinear(picture, x.double(), y.double()).to(torch.float32)  # (3, N, size, size)
+    crops = torch.floor((sampled * 255).clamp(0, 255)) / 255
+    return crops.transpose(0, 1).contiguous(), matrices
+
+
+def _bilinear(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of ``image`` (C, H, W) at pixel coordinates ``x``, ``y`` (any shape),
+    pixel centres on integers, each of the four taps outside the image reading 0; computed in
+    the dtype of ``x``. Returns (C, *x.shape)."""
+    channels, height, width = image.shape
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - x0, y - y0
+
+    def tap(dy: int, dx: int) -> torch.Tensor:
+        xi, yi = (x0 + dx).long(), (y0 + dy).long()
+        inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+        values = image[:, yi.clamp(0, height - 1), xi.clamp(0, width - 1)].to(x.dtype)
+        return values * inside
+
+    top = (1 - fx) * tap(0, 0) + fx * tap(0, 1)
+    bottom = (1 - fx) * tap(1, 0) + fx * tap(1, 1)
+    return (1 - fy) * top + fy * bottom

@@ -33,7 +33,7 @@ from featx import media
 from featx.plot.face import FACE_LINES, _asset
 from featx.plot.timeseries import _at_frame, _present_slots, face_colors, plot_bars
 
-__all__ = ["head_pose_axes", "plot_detections"]
+__all__ = ["draw_frame", "head_pose_axes", "plot_detections"]
 
 _POINT_VARS = ("face_rect", "landmarks", "mesh", "keypoints")
 _BAR_VARS = ("aus", "emotions")
@@ -78,7 +78,11 @@ def _gaze_vector(pitch: float, yaw: float) -> np.ndarray:
 
 def _frame_image(ds: xr.Dataset, frame: int) -> tuple[np.ndarray | None, str]:
     row = ds.sel(frame=frame)
-    source, index = str(row["source"].values), int(row["source_frame"].values)
+    return _read_picture(str(row["source"].values), int(row["source_frame"].values))
+
+
+def _read_picture(source: str, index: int) -> tuple[np.ndarray | None, str]:
+    """One frame of a file, or None and why it cannot be read."""
     try:
         return media.read_frame(source, index), ""
     except (media.MediaError, ValueError, IndexError) as e:
@@ -152,7 +156,7 @@ def _draw_face(
     label = f"face {slot}"
     if "identity" in row and int(row["identity"].sel(face=slot)) >= 0:
         label = f"identity {int(row['identity'].sel(face=slot))}"
-    ax.text(x, y - 0.02 * size, label, color="white", fontsize=8, va="bottom",
+    ax.text(x, y - 0.02 * size, label, color="white", fontsize=8, va="bottom", gid="label",
             bbox={"facecolor": color, "edgecolor": "none", "pad": 1.5})  # fmt: skip
 
     use = points if points != "auto" else ("landmarks" if "landmarks" in g else "mesh")
@@ -185,6 +189,69 @@ def _draw_face(
                                           float(angles.sel(gaze_angle="yaw")))  # fmt: skip
             origin = _eyes_centre(g)
             ax.add_patch(FancyArrow(*origin, *d, width=0.015 * size, color="gold", gid="gaze"))
+
+
+def draw_frame(
+    ax: Axes,
+    row: xr.Dataset,
+    slots: Sequence[int],
+    picture: np.ndarray | None,
+    reason: str = "",
+    *,
+    points: str = "auto",
+    pose: bool = True,
+    gaze: bool = True,
+) -> None:
+    """Draw one frame and the faces in ``slots`` over it, into ``ax``.
+
+    The building block of :func:`plot_detections` and of the :mod:`featx.widgets` viewer.
+    Overlay artists carry a gid (``box``, ``label``, ``landmarks``, ``mesh``, ``keypoints``,
+    ``head_pose``, ``gaze``) so a caller can hide each kind.
+
+    Parameters
+    ----------
+    ax
+        Axes to draw into.
+    row
+        One frame of a featx Dataset (``ds.sel(frame=k)``).
+    slots
+        Face slots to draw; slots without geometry in this frame are skipped.
+    picture
+        The frame, ``HxWx3`` RGB, or None for a blank panel that shows ``reason``.
+    reason
+        Why there is no picture.
+    points, pose, gaze
+        As for :func:`plot_detections`.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> draw_frame(ax, ds.sel(frame=0), [0], None, "no file")  # doctest: +SKIP
+    """
+    geometry = {s: _face_points(row, s) for s in slots}
+    if picture is not None:
+        ax.imshow(picture)
+    else:
+        ax.set_facecolor("0.92")
+        ax.text(0.5, 0.02, f"image not available: {reason}", transform=ax.transAxes,
+                ha="center", va="bottom", fontsize=7, wrap=True, gid="no_image")  # fmt: skip
+        extent = _extent(list(geometry.values()))
+        if extent is not None:
+            lo, hi = extent.min(axis=0), extent.max(axis=0)
+            pad = 0.2 * max(*(hi - lo), 1.0)
+            ax.set_xlim(lo[0] - pad, hi[0] + pad)
+            ax.set_ylim(hi[1] + pad, lo[1] - pad)
+        else:
+            ax.invert_yaxis()
+        ax.set_aspect("equal")
+    colors = face_colors(row.sizes["face"])
+    for slot in slots:
+        if geometry[slot]:
+            _draw_face(
+                ax, row, slot, geometry[slot], colors[slot % len(colors)], points, pose, gaze
+            )
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def plot_detections(
@@ -247,7 +314,6 @@ def plot_detections(
         slots = sorted({s for n in drawable for s in _present_slots(row[n], None)})
     bar_vars = [n for n in _BAR_VARS if n in ds] if bars else []
 
-    geometry = {s: _face_points(row, s) for s in slots}
     picture, reason = _frame_image(ds, frame) if image else (None, "image=False")
     aspect = picture.shape[1] / picture.shape[0] if picture is not None else 1.0
     widths = [4.2 * float(np.clip(aspect, 0.6, 2.5))] + [2.8] * len(bar_vars)
@@ -257,36 +323,13 @@ def plot_detections(
     )  # fmt: skip
     axes = list(axes[0])
     img_ax = axes[0]
-    if picture is not None:
-        img_ax.imshow(picture)
-    else:
-        if image:
-            warnings.warn(
-                f"frame {frame}: cannot show the image ({reason}); drawing the detections "
-                "without it",
-                UserWarning,
-                stacklevel=2,
-            )
-        img_ax.set_facecolor("0.92")
-        img_ax.text(0.5, 0.02, f"image not available: {reason}", transform=img_ax.transAxes,
-                    ha="center", va="bottom", fontsize=7, wrap=True, gid="no_image")  # fmt: skip
-        extent = _extent(list(geometry.values()))
-        if extent is not None:
-            lo, hi = extent.min(axis=0), extent.max(axis=0)
-            pad = 0.2 * max(*(hi - lo), 1.0)
-            img_ax.set_xlim(lo[0] - pad, hi[0] + pad)
-            img_ax.set_ylim(hi[1] + pad, lo[1] - pad)
-        else:
-            img_ax.invert_yaxis()
-        img_ax.set_aspect("equal")
-    colors = face_colors(ds.sizes["face"])
-    for slot in slots:
-        if geometry[slot]:
-            _draw_face(
-                img_ax, row, slot, geometry[slot], colors[slot % len(colors)], points, pose, gaze
-            )
-    img_ax.set_xticks([])
-    img_ax.set_yticks([])
+    if picture is None and image:
+        warnings.warn(
+            f"frame {frame}: cannot show the image ({reason}); drawing the detections without it",
+            UserWarning,
+            stacklevel=2,
+        )
+    draw_frame(img_ax, row, slots, picture, reason, points=points, pose=pose, gaze=gaze)
     img_ax.set_title(f"{os.path.basename(str(row['source'].values))} · frame {frame}", fontsize=9)
     for bar_ax, name in zip(axes[1:], bar_vars, strict=True):
         plot_bars(ds, frame, name, faces=slots, ax=bar_ax)
