@@ -29,6 +29,7 @@ _LAZY = {
     "WeightsError": "featx.hub",
     "list_models": "featx.hub",
     "licenses": "featx.hub",
+    "Detector": "featx.detectors.v1",
     "save": "featx.io",
     "open_dataset": "featx.io",
     "to_fex": "featx.io",

@@ -163,16 +163,14 @@ class BoxTracker:
         }
         slots_live = list(self._tracks)
         tracks = [self._tracks[s] for s in slots_live]
+        gaps = [self._step - t.last_seen for t in tracks]
         predicted = np.array(
-            [t.rect + t.velocity * (self._step - t.last_seen) for t in tracks]
+            [t.rect + t.velocity * gap for t, gap in zip(tracks, gaps, strict=True)]
         ).reshape(-1, 4)
         track_points = None
         if points is not None and tracks and all(t.points is not None for t in tracks):
             track_points = np.stack(
-                [
-                    t.points + t.velocity[:2] * (self._step - t.last_seen)  # type: ignore[operator]
-                    for t in tracks
-                ]
+                [t.points + t.velocity[:2] * gap for t, gap in zip(tracks, gaps, strict=True)]
             )
         slots = np.full(len(rects), -1, np.int64)
         uids = np.full(len(rects), -1, np.int64)

@@ -50,3 +50,19 @@ def put_in_hub_cache(hf_home: Path, repo: str, files: dict[str, bytes]) -> Path:
         except OSError:  # no symlinks: huggingface_hub copies in that case too
             link.write_bytes(data)
     return snapshot
+
+
+def use_hf_home(monkeypatch, home: Path) -> Path:
+    """Point huggingface_hub (env and its import-time constants) at ``home``, offline."""
+    import huggingface_hub.constants as constants
+
+    from featx import hub
+
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv(hub.MODEL_DIR_ENV, raising=False)
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return home

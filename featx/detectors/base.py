@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from featx import media, schema
+from featx import hub, media, schema
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -35,6 +35,18 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_provenance(card: hub.ModelCard, paths: Mapping[str, Path]) -> dict[str, Any]:
+    """What the ``models`` attr records for one stage: name, repo, revision, files' sha256."""
+    return {
+        "name": card.id,
+        "repo": card.repo,
+        "revision": card.revision,
+        "sha256": {Path(p).name: hub.sha256(p) for p in paths.values()},
+        "license": card.license,
+        "non_commercial": card.non_commercial,
+    }
 
 
 class RunStore:
@@ -79,8 +91,10 @@ class RunStore:
         index = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
         save(ds, self.parts_dir / f"part-{index:06d}.nc")
 
-    def finish(self, attrs: Mapping[str, Any]) -> xr.Dataset | None:
-        """Join what is on disk into ``output`` with ``attrs``; None when nothing was written."""
+    def finish(
+        self, attrs: Mapping[str, Any], finalize: Callable[[xr.Dataset], xr.Dataset]
+    ) -> xr.Dataset | None:
+        """Join what is on disk, apply ``finalize``, write ``output``; None if nothing is there."""
         from featx.io import save
 
         datasets = self._datasets()
@@ -89,6 +103,7 @@ class RunStore:
         ds = schema.concat(datasets).sortby("frame")
         ds.attrs.update(attrs)
         ds.attrs["sources"] = schema.merge_sources(*(d.attrs for d in datasets), attrs)
+        ds = finalize(ds)
         save(ds, self.output)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return ds
@@ -133,6 +148,10 @@ class BaseDetector:
         axis is the faces found in that frame (length 0 when there are none).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement process_batch")
+
+    def finalize(self, ds: xr.Dataset) -> xr.Dataset:
+        """Work on the whole run before it is returned and written (e.g. identities)."""
+        return ds
 
     def provenance(self, sources: Sequence[media.SourceInfo]) -> dict[str, Any]:
         """Dataset attrs describing this run (DESIGN §1 attrs)."""
@@ -240,10 +259,11 @@ class BaseDetector:
                 bar.update(len(batch))
         attrs = self.provenance(sources)
         if store:
-            ds = store.finish(attrs)
+            ds = store.finish(attrs, self.finalize)
         elif parts:
             ds = schema.concat(parts)
             ds.attrs.update(attrs)
+            ds = self.finalize(ds)
         else:
             ds = None
         if ds is None:

@@ -1,0 +1,273 @@
+"""``featx.Detector``: Py-Feat's modular pipeline, one swappable model per stage.
+
+RetinaFace (or img2pose) finds faces; the 68-point landmark model, the pose MLP, the HOG-based
+AU classifiers, the emotion model, the identity and gaze models each run once per batch over
+every face found in the batch's frames.
+
+Example
+-------
+>>> det = featx.Detector(au_model="svm", emotion_model=None)        # doctest: +SKIP
+>>> ds = det.detect("clip.mp4", batch_size=8, output="clip.nc")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from featx import hub, schema
+from featx.detectors.base import BaseDetector, model_provenance
+
+#: Detector kwarg → (hub task, Py-Feat 2.x default). facepose defaults to img2pose with img2pose.
+STAGES: dict[str, tuple[str, str | None]] = {
+    "face_model": ("face", "retinaface"),
+    "landmark_model": ("landmark", "mobilefacenet"),
+    "facepose_model": ("facepose", "pose_mlp"),
+    "au_model": ("au", "xgb"),
+    "emotion_model": ("emotion", "resmasknet"),
+    "identity_model": ("identity", "arcface"),
+    "gaze_model": ("gaze", "l2cs"),
+}
+#: Face crop shared by the identity and gaze models (Py-Feat's 112 box crop, box x1.2).
+CROP_SIZE, CROP_EXPAND = 112, 1.2
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, stacklevel=3)
+
+
+class Detector(BaseDetector):
+    """Py-Feat's Detector: face, landmark, pose, AU, emotion, identity and gaze stages.
+
+    Parameters
+    ----------
+    face_model, landmark_model, facepose_model, au_model, emotion_model, identity_model, gaze_model
+        Model names as in Py-Feat 2.x (case-insensitive; see ``featx models``) or None to skip
+        the stage. ``facepose_model`` defaults to ``"img2pose"`` when the face model is
+        img2pose, else ``"pose_mlp"``.
+    face_detection_threshold
+        Minimum face score (0..1).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+    model_dir
+        A folder of downloaded weight files (else ``FEATX_MODEL_DIR``, else the hub).
+
+    Examples
+    --------
+    >>> det = Detector(identity_model=None, gaze_model=None)           # doctest: +SKIP
+    >>> ds = det.detect(["a.jpg", "b.jpg"])                            # doctest: +SKIP
+    >>> ds["aus"].sel(au="AU12")                                       # doctest: +SKIP
+    """
+
+    name = "Detector"
+
+    def __init__(
+        self,
+        face_model: str | None = "retinaface",
+        landmark_model: str | None = "mobilefacenet",
+        facepose_model: str | None = "auto",
+        au_model: str | None = "xgb",
+        emotion_model: str | None = "resmasknet",
+        identity_model: str | None = "arcface",
+        gaze_model: str | None = "l2cs",
+        *,
+        face_detection_threshold: float = 0.5,
+        device: str = "auto",
+        model_dir: str | Path | None = None,
+    ) -> None:
+        super().__init__(device=device)
+        if face_model is None:
+            raise ValueError("Detector needs a face_model ('retinaface' or 'img2pose')")
+        if facepose_model == "auto":
+            facepose_model = "img2pose" if str(face_model).lower() == "img2pose" else "pose_mlp"
+        names = {
+            "face_model": face_model, "landmark_model": landmark_model,
+            "facepose_model": facepose_model, "au_model": au_model,
+            "emotion_model": emotion_model, "identity_model": identity_model,
+            "gaze_model": gaze_model,
+        }  # fmt: skip
+        self.cards: dict[str, hub.ModelCard] = {}
+        for stage, name in names.items():
+            if name is None:
+                continue
+            c = hub.card(name, task=STAGES[stage][0])
+            if c.loader is None:
+                _warn_once(f"{stage}={name!r} is not implemented in featx yet; stage skipped")
+                continue
+            self.cards[stage] = c
+        if "face_model" not in self.cards:
+            raise NotImplementedError(f"face_model={face_model!r} is not available yet")
+        self.face_detection_threshold = face_detection_threshold
+        self.nets: dict[str, Any] = {}
+        for stage, c in self.cards.items():
+            if stage == "facepose_model" and c.id == "img2pose":
+                continue  # the face model already predicts the pose
+            paths = c.fetch(model_dir)
+            model = c.loader(c, paths)
+            self.nets[stage] = model.to(self.device).eval() if hasattr(model, "eval") else model
+            self.models[stage.removesuffix("_model")] = model_provenance(c, paths)
+        self._set_labels()
+
+    def _set_labels(self) -> None:
+        self.labels = {"keypoint": schema.KEYPOINTS_RETINAFACE}
+        self.var_attrs = {
+            "face_rect": {"fex_box": "v1_expand_1.2"},
+            "head_pose": {"units": "degrees"},
+            "head_translation": {"units": "img2pose model units"},
+            "gaze": {"units": "degrees"},
+        }
+        au = self.nets.get("au_model")
+        if au is not None:
+            self.labels["au"] = list(au.columns)
+            self.var_attrs["aus"] = {"kind": au.kind}
+        if "emotion_model" in self.nets:
+            kind = getattr(self.nets["emotion_model"], "kind", "probability")
+            self.var_attrs["emotions"] = {"kind": kind}
+        if "identity_model" in self.nets:
+            normalized = bool(getattr(self.nets["identity_model"], "l2_normalized", False))
+            self.var_attrs["embedding"] = {"l2_normalized": int(normalized)}
+
+    # ------------------------------------------------------------------------------------------
+
+    def _faces(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        face = self.cards["face_model"]
+        net = self.nets["face_model"]
+        if face.id == "retinaface":
+            from featx.nn.retinaface import detect_faces
+        else:
+            from featx.nn.img2pose import detect_faces
+        return detect_faces(net, images, threshold=self.face_detection_threshold)
+
+    def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """Run every stage over all faces of the batch's frames (one forward pass per stage)."""
+        found = self._faces(images)
+        counts = [len(f["scores"]) for f in found]
+        boxes = [torch.as_tensor(f["boxes"], dtype=torch.float32) for f in found]
+        out: dict[str, np.ndarray] = {}
+        xyxy = np.concatenate([f["boxes"] for f in found]).reshape(-1, 4).astype(np.float32)
+        out["face_rect"] = np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
+        out["face_score"] = np.concatenate([f["scores"] for f in found]).astype(np.float32)
+        if "keypoints" in found[0]:
+            out["keypoints"] = np.concatenate([f["keypoints"] for f in found]).reshape(-1, 5, 2)
+        if "head_pose" in found[0]:  # img2pose predicts the pose with the box
+            out["head_pose"] = np.concatenate([f["head_pose"] for f in found]).reshape(-1, 3)
+            out["head_translation"] = np.concatenate(
+                [f["head_translation"] for f in found]
+            ).reshape(-1, 3)
+
+        with torch.inference_mode():
+            landmarks = None
+            if "landmark_model" in self.nets:
+                from featx.nn.landmark68 import predict
+
+                per_frame = predict(self.nets["landmark_model"], images, boxes)
+                landmarks = [p.float().cpu().numpy() for p in per_frame]
+                out["landmarks"] = np.concatenate(landmarks).reshape(-1, 68, 2)
+            if "facepose_model" in self.nets and landmarks is not None:
+                out.update(self._pose(out["landmarks"]))
+            if "au_model" in self.nets and landmarks is not None:
+                out["aus"] = _classify(self.nets["au_model"], images, boxes, landmarks)
+            if "emotion_model" in self.nets:
+                out["emotions"] = self._emotions(images, boxes, landmarks)
+            if "identity_model" in self.nets or "gaze_model" in self.nets:
+                out.update(self._identity_gaze(images, boxes))
+        return _split(out, counts)
+
+    def _pose(self, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+        pose = np.full((len(landmarks), 6), np.nan, np.float32)
+        ok = np.isfinite(landmarks).all(axis=(1, 2))
+        if ok.any():
+            net = self.nets["facepose_model"]
+            device = next(net.parameters()).device
+            pred = net(torch.from_numpy(landmarks[ok]).to(device)).float().cpu().numpy()
+            pose[ok] = pred
+        return {"head_pose": np.degrees(pose[:, :3]), "head_translation": pose[:, 3:]}
+
+    def _emotions(self, images, boxes, landmarks) -> np.ndarray:
+        c, net = self.cards["emotion_model"], self.nets["emotion_model"]
+        if c.id == "resmasknet":
+            from featx.nn.resmasknet import predict
+
+            probs = [p.float().cpu().numpy() for p in predict(net, images, boxes)]
+        elif landmarks is None:
+            _warn_once("emotion_model='svm' needs landmarks; emotions skipped")
+            return np.full((sum(len(b) for b in boxes), 7), np.nan, np.float32)
+        else:
+            return _classify(net, images, boxes, landmarks)
+        return np.concatenate(probs).reshape(-1, len(schema.EMOTIONS)).astype(np.float32)
+
+    def _identity_gaze(self, images, boxes) -> dict[str, np.ndarray]:
+        from featx.nn.ops import face_crops
+
+        crops = [
+            face_crops(img, b, CROP_SIZE, CROP_EXPAND)[0]
+            for img, b in zip(images, boxes, strict=True)
+        ]
+        crops_all = torch.cat(crops) if crops else torch.zeros(0, 3, CROP_SIZE, CROP_SIZE)
+        out = {}
+        if "identity_model" in self.nets:
+            from featx.nn.identity import embed
+
+            out["embedding"] = embed(self.nets["identity_model"], crops_all).float().cpu().numpy()
+        if "gaze_model" in self.nets:
+            from featx.nn.l2cs import estimate_gaze
+
+            out["gaze"] = estimate_gaze(self.nets["gaze_model"], crops_all).float().cpu().numpy()
+        return out
+
+    def finalize(self, ds: xr.Dataset) -> xr.Dataset:
+        """Cluster the identity embeddings of the whole run into ``identity``."""
+        if "embedding" not in ds:
+            return ds
+        from featx.tracking import assign_identities
+
+        return assign_identities(ds)
+
+    def detect(
+        self, inputs: Any, *, face_detection_threshold: float | None = None, **kwargs
+    ) -> xr.Dataset:
+        """Detect faces and run every stage; see :meth:`BaseDetector.detect` for arguments.
+
+        ``face_detection_threshold`` overrides the constructor's value for this call.
+        """
+        if face_detection_threshold is not None:
+            if not 0 <= face_detection_threshold <= 1 or math.isnan(face_detection_threshold):
+                raise ValueError("face_detection_threshold must be within [0, 1]")
+            self.face_detection_threshold = face_detection_threshold
+        return super().detect(inputs, **kwargs)
+
+
+def _split(values: dict[str, np.ndarray], counts: Sequence[int]) -> list[dict[str, np.ndarray]]:
+    """Per-frame dicts from arrays that hold the faces of all frames in order."""
+    edges = np.cumsum([0, *counts])
+    return [
+        {k: v[a:b] for k, v in values.items()} for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+
+
+def _classify(classifier, images, boxes, landmarks) -> np.ndarray:
+    """A HOG classifier's outputs for every face with finite landmarks (NaN for the others)."""
+    from featx.classic.models import predict
+
+    n_out = len(classifier.columns)
+    ok = [np.isfinite(lm).all(axis=(1, 2)) for lm in landmarks]
+    preds = predict(
+        classifier,
+        images,
+        [b[torch.from_numpy(k)] for b, k in zip(boxes, ok, strict=True)],
+        [lm[k] for lm, k in zip(landmarks, ok, strict=True)],
+    )
+    out = [np.full((len(k), n_out), np.nan, np.float32) for k in ok]
+    for o, k, p in zip(out, ok, preds, strict=True):
+        o[k] = p
+    return np.concatenate(out).reshape(-1, n_out)
