@@ -35,7 +35,7 @@ def rate(step: Callable[[], object], items: int, min_seconds: float = 5.0) -> tu
 
 
 def bench_landmarks() -> None:
-    """Crop + network + mapping to pixels (``landmark68.predict``); one 150 px face per
+    """Crop + network + mapping to pixels (``landmark68.predict``); one 150x180 px box per
     640x480 frame, ``batch`` frames per call, as the detector batches faces across frames."""
     from featx.nn import landmark68
 
@@ -149,8 +149,34 @@ def bench_identity_gaze() -> None:
             print(f"{model_id:8s} batch {batch:2d}: {median:7.2f} faces/s median, {best:7.2f} best")
 
 
+def bench_img2pose() -> None:
+    """``img2pose.detect_faces`` (transform, network, proposals, RoI heads, pose and box
+    projection, Detectorv1's NMS) on ``batch`` 640x480 frames per call (resized inside to
+    400x533), random-init weights and the conformance config. With random weights every
+    proposal scores alike, so the detection count (printed) is far above a real frame's."""
+    import json
+    from pathlib import Path
+
+    from featx.nn import img2pose
+
+    manifest = Path(__file__).parents[1] / "tests/conformance/img2pose/manifest.json"
+    config = img2pose.Img2PoseConfig.from_dict(json.loads(manifest.read_text())["config"])
+    torch.manual_seed(0)
+    net = img2pose.Img2Pose(config).eval()
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    found = img2pose.detect_faces(net, [frame])[0]
+    print(f"img2pose: {len(found['scores'])} faces above the threshold on the random frame")
+    for batch in (1, 4):
+        median, best = rate(partial(img2pose.detect_faces, net, [frame] * batch), batch)
+        print(
+            f"img2pose 640x480 detect_faces batch {batch}: "
+            f"{median:6.2f} frames/s median, {best:6.2f} best"
+        )
+
+
 STAGES = {
     "retinaface": bench_retinaface,
+    "img2pose": bench_img2pose,
     "landmarks": bench_landmarks,
     "classic": bench_classic,
     "resmasknet": bench_resmasknet,

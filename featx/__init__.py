@@ -30,6 +30,8 @@ _LAZY = {
     "list_models": "featx.hub",
     "licenses": "featx.hub",
     "Detector": "featx.detectors.v1",
+    "Detectorv2": "featx.detectors.v2",
+    "MPDetector": "featx.detectors.mp",
     "save": "featx.io",
     "open_dataset": "featx.io",
     "to_fex": "featx.io",

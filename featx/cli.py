@@ -1,7 +1,8 @@
-"""The ``featx`` command line: ``featx models``, ``featx demo``, ``featx --version``.
+"""The ``featx`` command line: ``featx detect``, ``featx models``, ``featx demo``.
 
 Examples
 --------
+$ featx detect photo.jpg clip.mp4 -o out.nc   # MPDetector: bundled models, no download
 $ featx models            # the model table with licences; non-commercial ones marked
 $ featx demo              # runs with no download
 """
@@ -10,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -34,32 +33,37 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``--detector`` choices: module and class, imported when chosen.
+DETECTORS = {
+    "mp": ("featx.detectors.mp", "MPDetector"),
+    "v1": ("featx.detectors.v1", "Detector"),
+    "v2": ("featx.detectors.v2", "Detectorv2"),
+}
+
+
+def _detect(args: argparse.Namespace) -> int:
+    import importlib
+
+    from featx import io
+
+    module, name = DETECTORS[args.detector]
+    detector = getattr(importlib.import_module(module), name)()
+    ds = detector.detect(
+        args.paths,
+        batch_size=args.batch_size,
+        skip_frames=args.skip_frames,
+        progress=not args.no_progress,
+    )
+    io.save(ds, args.output)
+    found = int(ds["face_rect"].notnull().all("rect").any("face").sum()) if "face_rect" in ds else 0
+    print(f"wrote {args.output}: {ds.sizes['frame']} frames, a face in {found}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
-    """Self-check until the offline detector lands: schema, netCDF round trip, model registry."""
-    import numpy as np
+    from featx.demo import run_demo
 
-    from featx import hub, io, schema
-
-    frames = [
-        {
-            "face_rect": np.array([[40.0, 30.0, 80.0, 100.0]]),
-            "face_score": np.array([0.98]),
-            "head_pose": np.array([[5.0, -2.0, 12.0]]),
-        },
-        {"face_rect": np.zeros((0, 4)), "face_score": np.zeros(0), "head_pose": np.zeros((0, 3))},
-    ]
-    ds = schema.from_frames(frames, ["synthetic.mp4"] * 2, [0, 1], [0.0, 1 / 30])
-    schema.validate(ds)
-    out = Path(args.output) if args.output else Path(tempfile.mkdtemp()) / "selfcheck.nc"
-    io.save(ds, out)
-    back = io.open_dataset(out)
-    schema.validate(back)
-    print(f"schema: built, validated and round-tripped {back.sizes['frame']} frames via {out}")
-    print(back.feat)
-    table = hub.list_models()
-    built = [c.id for c in hub.MODELS.values() if c.builder is not None]
-    print(f"hub: {len(table)} models registered; implemented in featx so far: {', '.join(built)}")
-    print("The offline MPDetector demo arrives with the 'MPDetector and featx demo' issue.")
+    run_demo(args.output, progress=not args.no_progress)
     return 0
 
 
@@ -73,8 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the models, their licences and hub repos")
     models.add_argument("--task", help="only models for this task (face, landmark, au, ...)")
     models.set_defaults(run=_models)
-    demo = commands.add_parser("demo", help="run the demo; needs no download")
-    demo.add_argument("--output", help="where to write the demo Dataset (netCDF)")
+    detect = commands.add_parser("detect", help="analyse images and videos into one Dataset")
+    detect.add_argument("paths", nargs="+", help="images, videos or folders")
+    detect.add_argument("-o", "--output", required=True, help="netCDF (.nc) or zarr (.zarr) file")
+    detect.add_argument("--detector", choices=sorted(DETECTORS), default="mp",
+                        help="mp: MPDetector (bundled, no download; the default); "
+                        "v1: Detector; v2: Detectorv2")  # fmt: skip
+    detect.add_argument("--batch-size", type=int, default=8, help="frames per batch")
+    detect.add_argument("--skip-frames", type=int, default=1, help="keep every n-th video frame")
+    detect.add_argument("--no-progress", action="store_true", help="no progress bar")
+    detect.set_defaults(run=_detect)
+    demo = commands.add_parser("demo", help="run the offline detector on sample faces")
+    demo.add_argument("--output", default="demo.nc",
+                      help="where to write the demo Dataset (default demo.nc); the figure and "
+                      "the sample media go beside it")  # fmt: skip
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
     return parser
 

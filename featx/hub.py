@@ -333,6 +333,28 @@ def _build_retinaface():
     return RetinaFace()
 
 
+def _build_img2pose():
+    from featx.nn.img2pose import Img2Pose
+
+    return Img2Pose()
+
+
+def _load_img2pose(c: ModelCard, paths: dict[str, Path]):
+    """config.json (sizes, limits, pose statistics, 3D points) + the flat state dict, loaded
+    strictly; older torchvision's FPN key spelling is accepted."""
+    import json
+
+    from featx.nn.img2pose import Img2Pose, Img2PoseConfig, rename_legacy_keys
+
+    weights, config_path = paths[c.files[0]], paths[c.files[1]]
+    try:
+        config = Img2PoseConfig.from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise WeightsError(f"cannot read img2pose config {config_path}: {e}") from e
+    state = rename_legacy_keys(read_state_dict(weights))
+    return load_into(Img2Pose(config), state, strict=True, path=weights)
+
+
 def _build_landmark68(model_id: str):
     from featx.nn.landmark68 import NETWORKS
 
@@ -352,20 +374,10 @@ def _build_blazeface(model_id: str):
     return {"blazeface_short": BlazeFaceShort, "blazeface_full": BlazeFaceFull}[model_id]()
 
 
-def _load_blazeface(c: ModelCard, paths: dict[str, Path]):
-    weights = paths[c.files[0]]
-    return load_into(c.build(), read_state_dict(weights), strict=True, path=weights)
-
-
 def _build_mini_xception():
     from featx.nn.mini_xception import MiniXception
 
     return MiniXception()
-
-
-def _load_mini_xception(c: ModelCard, paths: dict[str, Path]):
-    weights = paths[c.files[0]]
-    return load_into(c.build(), read_state_dict(weights), strict=True, path=weights)
 
 
 def _build_facemesh():
@@ -450,6 +462,56 @@ def _load_resmasknet(c: ModelCard, paths: dict[str, Path]):
     return load_into(model, read_state_dict(weights), strict=True, path=weights)
 
 
+def _build_multitask():
+    from featx.nn.multitask import FaceMultitask
+
+    return FaceMultitask()
+
+
+def _load_multitask(c: ModelCard, paths: dict[str, Path]):
+    """The network built from the file's own config, then loaded strictly.
+
+    A ``.safetensors`` file holds the config as JSON under its metadata key ``"config"``; a
+    legacy torch file (local use) is a dict ``{"config": dict, "model": state dict}``.
+    """
+    import json
+
+    import torch
+
+    from featx.nn.multitask import FaceMultitask, MultitaskConfig
+
+    path = paths[c.files[0]]
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                text = (f.metadata() or {}).get("config")
+            config = json.loads(text) if text is not None else None
+        except Exception as e:
+            raise WeightsError(f"cannot read weight file {path}: {type(e).__name__}: {e}") from e
+        state = read_state_dict(path)
+    else:
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            config, state = data.get("config"), data["model"]
+        except Exception as e:
+            raise WeightsError(
+                f"cannot read weight file {path} (expected a dict with 'config' and 'model'): "
+                f"{type(e).__name__}: {e}"
+            ) from e
+    if not isinstance(config, dict):
+        raise WeightsError(
+            f"weight file {path} has no model config (a JSON object under the safetensors "
+            "metadata key 'config'); face_multitask_v2 cannot be built without it"
+        )
+    try:
+        model = FaceMultitask(MultitaskConfig.from_dict(config))
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"weight file {path}: {e}") from e
+    return load_into(model, state, strict=True, path=path)
+
+
 # ---------------------------------------------------------------------------------------------
 # The registry
 
@@ -492,6 +554,8 @@ _CARDS = [
         outputs=("rpn_objectness", "rpn_deltas"),
         tolerance=1e-4,
         tolerance_relative=True,
+        builder=_build_img2pose,
+        loader=_load_img2pose,
     ),
     ModelCard(
         id="pose_mlp",
@@ -693,6 +757,8 @@ _CARDS = [
             "gaze_logits",
         ),
         tolerance=1e-4,
+        builder=_build_multitask,
+        loader=_load_multitask,
     ),
 ]
 
@@ -713,7 +779,7 @@ _BUNDLED = [
         tolerance=1e-5,
         tolerance_relative=True,
         builder=lambda: _build_blazeface("blazeface_short"),
-        loader=_load_blazeface,
+        loader=_load_strict,
     ),
     ModelCard(
         id="blazeface_full",
@@ -730,7 +796,7 @@ _BUNDLED = [
         tolerance=1e-5,
         tolerance_relative=True,
         builder=lambda: _build_blazeface("blazeface_full"),
-        loader=_load_blazeface,
+        loader=_load_strict,
     ),
     ModelCard(
         id="facemesh_v2",
@@ -778,7 +844,7 @@ _BUNDLED = [
         outputs=("logits",),
         tolerance=1e-4,
         builder=_build_mini_xception,
-        loader=_load_mini_xception,
+        loader=_load_strict,
     ),
 ]
 

@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from featx import cli, hub, io, schema
 
@@ -40,15 +42,37 @@ def test_models_by_task(capsys):
     assert ids[:3] == ["mobilefacenet", "mobilenet", "pfld"]
 
 
-def test_demo_self_check_writes_a_valid_dataset(tmp_path):
-    out = tmp_path / "demo.nc"
+def test_demo_analyses_the_sample_faces_offline(tmp_path, hf_home):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
-        [sys.executable, "-m", "featx.cli", "demo", "--output", str(out)],
+        [sys.executable, "-m", "featx.cli", "demo", "--no-progress"],
         capture_output=True,
         text=True,
         check=True,
+        cwd=tmp_path,
+        env=env,
     )
-    assert "round-tripped 2 frames" in run.stdout
+    assert "astronaut.png: a face in 1 of 1 frames" in run.stdout
+    ds = io.open_dataset(tmp_path / "demo.nc")
+    schema.validate(ds)
+    assert ds.attrs["detector"] == "MPDetector"
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    present = ds["face_rect"].notnull().all("rect").any("face")
+    clip = ds["source"].str.endswith(".avi")
+    assert int(clip.sum()) == 30 and float(present[clip].mean()) >= 0.95
+    # The sources point at the saved media, so frames can be read back.
+    assert all(Path(s).is_file() for s in json.loads(ds.attrs["sources"]))
+
+
+def test_detect_writes_one_dataset(tmp_path):
+    import cv2
+    import skimage.data
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), skimage.data.astronaut()[..., ::-1])
+    out = tmp_path / "out.nc"
+    assert cli.main(["detect", str(photo), str(photo), "-o", str(out), "--no-progress"]) == 0
     ds = io.open_dataset(out)
     schema.validate(ds)
-    assert json.loads(ds.attrs.get("sources", "{}")) == {} and ds.sizes["frame"] == 2
+    assert ds.sizes["frame"] == 2 and ds.attrs["detector"] == "MPDetector"
+    assert ds["face_rect"].notnull().all("rect").any("face").all()

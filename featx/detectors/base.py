@@ -49,6 +49,22 @@ def model_provenance(card: hub.ModelCard, paths: Mapping[str, Path]) -> dict[str
     }
 
 
+def split_faces(
+    values: Mapping[str, np.ndarray], counts: Sequence[int]
+) -> list[dict[str, np.ndarray]]:
+    """Per-frame dicts from arrays holding the faces of all frames in order.
+
+    Examples
+    --------
+    >>> [len(f["face_score"]) for f in split_faces({"face_score": np.ones(3)}, [2, 0, 1])]
+    [2, 0, 1]
+    """
+    edges = np.cumsum([0, *counts])
+    return [
+        {k: v[a:b] for k, v in values.items()} for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+
+
 class RunStore:
     """Results of one run on disk: finished batches as parts beside ``output``, then one file.
 
@@ -149,6 +165,15 @@ class BaseDetector:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement process_batch")
 
+    def process_frames(self, batch: media.FrameBatch) -> list[dict[str, np.ndarray]]:
+        """Results of one batch; the loop calls this with the frames in order.
+
+        The default passes the images to :meth:`process_batch`. A detector that carries state
+        from frame to frame (video tracking) overrides it to read each frame's ``source`` and
+        ``source_frame``.
+        """
+        return self.process_batch(batch.images)
+
     def finalize(self, ds: xr.Dataset) -> xr.Dataset:
         """Work on the whole run before it is returned and written (e.g. identities)."""
         return ds
@@ -239,7 +264,7 @@ class BaseDetector:
                 data_type=data_type,
                 exclude=done,
             ):
-                results = self.process_batch(batch.images)
+                results = self.process_frames(batch)
                 if tracker is not None:
                     results = tracker.update(results, batch.source)
                 ds = schema.from_frames(

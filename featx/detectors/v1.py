@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import torch
 import xarray as xr
 
 from featx import hub, schema
-from featx.detectors.base import BaseDetector, model_provenance
+from featx.detectors.base import BaseDetector, model_provenance, split_faces
 
 #: Detector kwarg → (hub task, Py-Feat 2.x default). facepose defaults to img2pose with img2pose.
 STAGES: dict[str, tuple[str, str | None]] = {
@@ -57,6 +56,8 @@ class Detector(BaseDetector):
         img2pose, else ``"pose_mlp"``.
     face_detection_threshold
         Minimum face score (0..1).
+    face_identity_threshold
+        Cosine similarity above which two faces are the same person (Py-Feat's 0.8).
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     model_dir
@@ -82,6 +83,7 @@ class Detector(BaseDetector):
         gaze_model: str | None = "l2cs",
         *,
         face_detection_threshold: float = 0.5,
+        face_identity_threshold: float = 0.8,
         device: str = "auto",
         model_dir: str | Path | None = None,
     ) -> None:
@@ -108,6 +110,7 @@ class Detector(BaseDetector):
         if "face_model" not in self.cards:
             raise NotImplementedError(f"face_model={face_model!r} is not available yet")
         self.face_detection_threshold = face_detection_threshold
+        self.face_identity_threshold = face_identity_threshold
         self.nets: dict[str, Any] = {}
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
@@ -181,7 +184,7 @@ class Detector(BaseDetector):
                 out["emotions"] = self._emotions(images, boxes, landmarks)
             if "identity_model" in self.nets or "gaze_model" in self.nets:
                 out.update(self._identity_gaze(images, boxes))
-        return _split(out, counts)
+        return split_faces(out, counts)
 
     def _pose(self, landmarks: np.ndarray) -> dict[str, np.ndarray]:
         pose = np.full((len(landmarks), 6), np.nan, np.float32)
@@ -231,7 +234,7 @@ class Detector(BaseDetector):
             return ds
         from featx.tracking import assign_identities
 
-        return assign_identities(ds)
+        return assign_identities(ds, threshold=self.face_identity_threshold)
 
     def detect(
         self, inputs: Any, *, face_detection_threshold: float | None = None, **kwargs
@@ -245,14 +248,6 @@ class Detector(BaseDetector):
                 raise ValueError("face_detection_threshold must be within [0, 1]")
             self.face_detection_threshold = face_detection_threshold
         return super().detect(inputs, **kwargs)
-
-
-def _split(values: dict[str, np.ndarray], counts: Sequence[int]) -> list[dict[str, np.ndarray]]:
-    """Per-frame dicts from arrays that hold the faces of all frames in order."""
-    edges = np.cumsum([0, *counts])
-    return [
-        {k: v[a:b] for k, v in values.items()} for a, b in zip(edges[:-1], edges[1:], strict=True)
-    ]
 
 
 def _classify(classifier, images, boxes, landmarks) -> np.ndarray:
