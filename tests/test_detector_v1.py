@@ -63,6 +63,11 @@ def _files(model_id: str) -> dict[str, bytes]:
     if model_id == "mobilefacenet":
         sd = {"module." + k: torch.from_numpy(v) for k, v in _state_dict(model_id).items()}
         return {c.files[0]: _torch_bytes({"state_dict": sd})}
+    if model_id == "img2pose":
+        return {
+            "model.safetensors": safetensors_bytes(_state_dict(model_id)),
+            "config.json": json.dumps(manifest(model_id)["config"]).encode(),
+        }
     if model_id == "retinaface":  # scale the heads as the conformance vectors were recorded
         sd = _state_dict(model_id)
         divisor = manifest(model_id)["recorded_postprocess"]["head_outputs_divided_by"]
@@ -82,7 +87,7 @@ DEFAULTS = ["retinaface", "mobilefacenet", "pose_mlp", "xgb_au", "resmasknet", "
 @pytest.fixture(scope="module")
 def hub_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("hf")
-    for model_id in [*DEFAULTS, "svm_au", "svm_emo"]:
+    for model_id in [*DEFAULTS, "svm_au", "svm_emo", "img2pose"]:
         put_in_hub_cache(home, hub.card(model_id).repo, _files(model_id))
     return home
 
@@ -196,3 +201,32 @@ def test_model_dir_folder(hub_home, image_and_video, tmp_path, monkeypatch, hf_h
     ds = det.detect(image_and_video[0], progress=False, face_detection_threshold=THRESHOLD)
     assert set(ds.data_vars) == {"face_rect", "face_score", "keypoints", "landmarks"}
     shutil.rmtree(folder)
+
+
+def test_img2pose_face_model_predicts_the_pose(hub_home, image_and_video, monkeypatch):
+    use_hf_home(monkeypatch, hub_home)
+    det = Detector(
+        face_model="IMG2POSE",
+        landmark_model=None,
+        au_model=None,
+        emotion_model=None,
+        identity_model=None,
+        gaze_model=None,
+        device="cpu",
+    )
+    assert det.cards["facepose_model"].id == "img2pose"
+    ds = det.detect(image_and_video[0], progress=False)
+    schema.validate(ds)
+    assert {"face_rect", "face_score", "head_pose", "head_translation"} <= set(ds.data_vars)
+    assert json.loads(ds.attrs["licenses"])["img2pose"]["non_commercial"]
+
+    from featx.nn.img2pose import detect_faces
+
+    frame = featx.media.read_frame(str(image_and_video[0]), 0)
+    direct = detect_faces(det.nets["face_model"], [frame], threshold=0.5)[0]
+    n = len(direct["scores"])
+    assert n >= 1
+    assert int(ds["face_rect"].notnull().all("rect").sum()) == n
+    np.testing.assert_allclose(
+        ds["head_pose"].isel(frame=0).values[:n], direct["head_pose"], atol=1e-4
+    )
