@@ -31,7 +31,7 @@ Example
 -------
 >>> import featx, skimage.data
 >>> ds = featx.MPDetector().detect(skimage.data.astronaut(), progress=False)  # doctest: +SKIP
->>> round(ds.head_pose.sel(angle="yaw").item(), 1)                           # doctest: +SKIP
+>>> round(ds.head_pose.sel(angle="roll").item(), 1)                          # doctest: +SKIP
 -3.6
 """
 
