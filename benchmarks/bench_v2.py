@@ -26,13 +26,12 @@ import json
 import math
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_v1 import rate  # same timing rule for every benchmark script
 
 from featx import hub
 from featx.nn import multitask as mt
@@ -42,19 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "tests" / "conformance"
 FRAME = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
 BOX = np.array([[245.0, 150.0, 395.0, 330.0]], np.float32)
-
-
-def rate(step: Callable[[], object], items: int, min_seconds: float = 5.0) -> tuple[float, float]:
-    """Items per second of ``step``: (median, best) over single calls timed for ``min_seconds``
-    after one warm-up call. The best call is the figure least disturbed by other load."""
-    step()
-    times: list[float] = []
-    t_end = time.perf_counter() + min_seconds
-    while time.perf_counter() < t_end or len(times) < 3:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return items / float(np.median(times)), items / min(times)
 
 
 @torch.inference_mode()

@@ -764,15 +764,6 @@ def detector_postprocess(
     return {"boxes": boxes[keep], "scores": scores[keep], "dofs": euler}
 
 
-def _check_frames(images: Sequence[np.ndarray]) -> None:
-    for i, im in enumerate(images):
-        if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3:
-            got = f"{type(im).__name__} {getattr(im, 'dtype', '')} {getattr(im, 'shape', '')}"
-            raise ValueError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {got}")
-        if im.shape[2] != 3:
-            raise ValueError(f"frame {i}: expected 3 channels (RGB), got shape {im.shape}")
-
-
 @torch.no_grad()
 def detect_faces(
     model: Img2Pose,
@@ -811,7 +802,7 @@ def detect_faces(
     >>> sorted(faces[0])
     ['boxes', 'head_pose', 'head_translation', 'scores']
     """
-    _check_frames(images)
+    ops.check_frames(images)
     device = next(model.parameters()).device
     groups: dict[tuple[int, int], list[int]] = {}
     for i, im in enumerate(images):

@@ -476,3 +476,13 @@ def _roi_weights(start, bin_size, grid, bins: int, length: int):
     )
     weights.scatter_add_(2, (high - first[:, None, None]).clamp(0, longest - 1), w_high * scale)
     return weights, first, size
+
+
+def check_frames(images: Sequence[np.ndarray]) -> None:
+    """Raise ValueError naming the first frame that is not an RGB uint8 (H, W, 3) array."""
+    for i, im in enumerate(images):
+        if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3:
+            got = f"{type(im).__name__} {getattr(im, 'dtype', '')} {getattr(im, 'shape', '')}"
+            raise ValueError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {got}")
+        if im.shape[2] != 3:
+            raise ValueError(f"frame {i}: expected 3 channels (RGB), got shape {im.shape}")

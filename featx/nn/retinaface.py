@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from featx.nn.ops import nms
+from featx.nn.ops import check_frames, nms
 
 #: Per-channel mean (R, G, B) subtracted from the 0..255 input; no division by a std.
 RGB_MEAN = (123.0, 117.0, 104.0)
@@ -347,15 +347,6 @@ def postprocess(
     return results
 
 
-def _check_frames(images: Sequence[np.ndarray]) -> None:
-    for i, im in enumerate(images):
-        if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3:
-            got = f"{type(im).__name__} {getattr(im, 'dtype', '')} {getattr(im, 'shape', '')}"
-            raise ValueError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {got}")
-        if im.shape[2] != 3:
-            raise ValueError(f"frame {i}: expected 3 channels (RGB), got shape {im.shape}")
-
-
 @torch.no_grad()
 def detect_faces(
     model: RetinaFace,
@@ -395,7 +386,7 @@ def detect_faces(
     >>> len(faces), sorted(faces[1])
     (2, ['boxes', 'keypoints', 'scores'])
     """
-    _check_frames(images)
+    check_frames(images)
     device = next(model.parameters()).device
     groups: dict[tuple[int, int], list[int]] = {}
     for i, im in enumerate(images):
