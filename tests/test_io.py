@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from fake_faces import random_faces
 
 from featx import io, schema
 
@@ -20,33 +21,16 @@ SOURCES = {
 }
 
 
-def _faces(rng: np.random.Generator, n: int, identity: list[int]) -> dict[str, np.ndarray]:
-    emotions = rng.uniform(0.1, 1, (n, 7))
-    return {
-        "face_rect": np.column_stack([rng.uniform(0, 200, (n, 2)), rng.uniform(20, 90, (n, 2))]),
-        "face_score": rng.uniform(0.5, 1, n),
-        "keypoints": rng.uniform(0, 300, (n, 5, 2)),
-        "landmarks": rng.uniform(0, 300, (n, 68, 2)),
-        "mesh": rng.uniform(0, 300, (n, 478, 3)),
-        "aus": rng.uniform(0, 1, (n, 20)),
-        "au_intensity": rng.uniform(0, 5, (n, 20)),
-        "emotions": emotions / emotions.sum(1, keepdims=True),
-        "valence": rng.uniform(-1, 1, n),
-        "arousal": rng.uniform(-1, 1, n),
-        "head_pose": rng.uniform(-60, 60, (n, 3)),
-        "head_translation": rng.normal(size=(n, 3)),
-        "gaze": rng.uniform(-40, 40, (n, 2)),
-        "blendshapes": rng.uniform(0, 1, (n, 52)),
-        "embedding": rng.normal(size=(n, 8)),
-        "identity": np.array(identity),
-    }
-
-
 @pytest.fixture
 def ds() -> xr.Dataset:
     """Four frames: one face, no face, two faces (second unknown), one face late in a video."""
     rng = np.random.default_rng(0)
-    frames = [_faces(rng, 1, [0]), {}, _faces(rng, 2, [1, -1]), _faces(rng, 1, [0])]
+    frames = [
+        random_faces(rng, 1, [0]),
+        {},
+        random_faces(rng, 2, [1, -1]),
+        random_faces(rng, 1, [0]),
+    ]
     return schema.from_frames(
         frames,
         source=["clip.mp4", "clip.mp4", "still.jpg", "clip.mp4"],

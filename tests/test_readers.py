@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from fake_faces import random_faces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,23 +33,7 @@ LANDMARK_COLS = [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)]
 
 def _fex_faces(rng: np.random.Generator, n: int, identity: list[int]) -> dict[str, np.ndarray]:
     """Random values for every variable a Fex table can hold, in featx units."""
-    emotions = rng.uniform(0.1, 1, (n, 7))
-    return {
-        "face_rect": np.column_stack([rng.uniform(0, 200, (n, 2)), rng.uniform(20, 90, (n, 2))]),
-        "face_score": rng.uniform(0.5, 1, n),
-        "landmarks": rng.uniform(0, 300, (n, 68, 2)),
-        "mesh": rng.uniform(0, 300, (n, 478, 3)),
-        "aus": rng.uniform(0, 1, (n, 20)),
-        "emotions": emotions / emotions.sum(1, keepdims=True),
-        "valence": rng.uniform(-1, 1, n),
-        "arousal": rng.uniform(-1, 1, n),
-        "head_pose": rng.uniform(-60, 60, (n, 3)),
-        "head_translation": rng.normal(size=(n, 3)),
-        "gaze": rng.uniform(-40, 40, (n, 2)),
-        "blendshapes": rng.uniform(0, 1, (n, 52)),
-        "embedding": rng.normal(size=(n, 8)),
-        "identity": np.array(identity),
-    }
+    return random_faces(rng, n, identity, skip=("keypoints", "au_intensity"))
 
 
 @pytest.fixture
