@@ -8,7 +8,7 @@ per-batch figures time ``process_frames`` alone. ``torch.set_flush_denormal(True
 is set in every run.
 
 Usage: .venv/bin/python benchmarks/bench_mp.py [--frames 150 600] [--threads 1 2]
-       [--batch-size 16] [--images 20] [--detector full]
+       [--batch-size 0] [--images 20] [--detector full+short] [--backend auto]
 """
 
 from __future__ import annotations
@@ -51,18 +51,19 @@ def child(args: argparse.Namespace) -> None:
     from featx import demo, media
     from featx.detectors.mp import MPDetector
 
-    det = MPDetector(args.detector)
+    det = MPDetector(args.detector, backend=args.backend)
     if args.video:
         det.detect(np.stack(demo.clip_frames(demo.astronaut(), n=4)), progress=False)  # warm-up
         t0 = time.perf_counter()
-        ds = det.detect(args.video, batch_size=args.batch_size, progress=False)
+        batch_size = args.batch_size or det.default_batch_size
+        ds = det.detect(args.video, batch_size=batch_size, progress=False)
         seconds = time.perf_counter() - t0
         found = float(ds["face_rect"].notnull().all("rect").any("face").mean())
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # The pipeline alone, batch by batch (decoded frames in, per-frame results out): the
         # median and best batch are robust to other jobs' bursts on a shared machine.
         per_frame = []
-        for batch in media.iter_frames(args.video, batch_size=args.batch_size):
+        for batch in media.iter_frames(args.video, batch_size=batch_size):
             t0 = time.perf_counter()
             det.process_frames(batch)
             per_frame.append((time.perf_counter() - t0) / len(batch))
@@ -94,7 +95,8 @@ def child(args: argparse.Namespace) -> None:
 def run_child(args: argparse.Namespace, threads: int, video: Path | None) -> dict:
     cmd = [sys.executable, __file__, "--child", "--threads", str(threads)]
     cmd += ["--batch-size", str(args.batch_size), "--images", str(args.images)]
-    cmd += ["--detector", args.detector] + (["--video", str(video)] if video else [])
+    cmd += ["--detector", args.detector, "--backend", args.backend]
+    cmd += ["--video", str(video)] if video else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -103,9 +105,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[150, 600])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=0, help="0: the detector's default")
     parser.add_argument("--images", type=int, default=20)
-    parser.add_argument("--detector", default="full")
+    parser.add_argument("--detector", default="full+short")
+    parser.add_argument("--backend", default="auto", help="MPDetector backend")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--video", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -120,7 +123,7 @@ def main() -> None:
         for threads in args.threads:
             r = run_child(args, threads, None)
             print(
-                f"threads={threads} image 512x512 ({args.detector}): pipeline "
+                f"threads={threads} image 512x512 ({args.detector}, {args.backend}): pipeline "
                 f"{r['pipeline_ms'][0]:.1f} ms median ({r['pipeline_ms'][1]:.1f} best), "
                 f"detect() {r['detect_ms'][0]:.1f} ms ({r['detect_ms'][1]:.1f})"
             )

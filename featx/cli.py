@@ -83,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--detector", choices=sorted(DETECTORS), default="mp",
                         help="mp: MPDetector (bundled, no download; the default); "
                         "v1: Detector; v2: Detectorv2")  # fmt: skip
-    detect.add_argument("--batch-size", type=int, default=8, help="frames per batch")
+    detect.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="frames per batch (default: the detector's, 32 for mp, 1 otherwise)",
+    )
     detect.add_argument("--skip-frames", type=int, default=1, help="keep every n-th video frame")
     detect.add_argument("--no-progress", action="store_true", help="no progress bar")
     detect.set_defaults(run=_detect)

@@ -10,3 +10,11 @@ def hf_home(tmp_path, monkeypatch):
     home = tmp_path / "hf"
     home.mkdir()
     return use_hf_home(monkeypatch, home)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def featx_cache_dir(tmp_path_factory):
+    """Converted OpenVINO graphs go to a temporary folder, not the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEATX_CACHE_DIR", str(tmp_path_factory.mktemp("featx-cache")))
+        yield

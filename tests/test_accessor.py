@@ -8,9 +8,14 @@ from featx import schema
 def make():
     return schema.from_frames(
         [{"face_rect": np.array([[1.0, 2, 3, 4]]), "aus": np.full((1, 20), 0.25)}],
-        ["a.png"], [0], [np.nan], var_attrs={"aus": {"kind": "probability"}},
-        attrs={"detector": "Detector", "models": json.dumps(
-            {"face": {"name": "retinaface"}, "au": {"name": "xgb_au"}})},
+        ["a.png"],
+        [0],
+        [np.nan],
+        var_attrs={"aus": {"kind": "probability"}},
+        attrs={
+            "detector": "Detector",
+            "models": json.dumps({"face": {"name": "retinaface"}, "au": {"name": "xgb_au"}}),
+        },
     )
 
 

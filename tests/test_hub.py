@@ -196,9 +196,7 @@ def pose_files() -> dict[str, bytes]:
         }
     }
     return {
-        "pose_mlp_v2.safetensors": safetensors_bytes(
-            detweights.state_dict_from_manifest(manifest)
-        ),
+        "pose_mlp_v2.safetensors": safetensors_bytes(detweights.state_dict_from_manifest(manifest)),
         "pose_mlp_v2.json": json.dumps(meta).encode(),
     }
 

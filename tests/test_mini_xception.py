@@ -66,9 +66,12 @@ def test_resize_matches_opencv_bilinear():
         np.testing.assert_array_equal(mx.resize_linear(image, SIZE), want, err_msg=f"{h}x{w}")
 
 
-def test_grey_matches_opencv():
-    rgb = np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(mx.to_grey(rgb), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+def test_grey_is_the_fixed_point_formula_for_every_colour():
+    # Y = (9798 R + 19235 G + 3735 B + 2**14) >> 15, on all 2**24 RGB values
+    rgb = np.indices((256, 256, 256), dtype=np.uint8).reshape(3, -1).T.reshape(4096, 4096, 3)
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    want = ((9798 * r + 19235 * g + 3735 * b + (1 << 14)) >> 15).astype(np.uint8)
+    np.testing.assert_array_equal(mx.to_grey(rgb), want)
 
 
 def test_crop_faces_pads_with_the_bottom_rows_mean():

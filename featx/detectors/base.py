@@ -150,6 +150,8 @@ class BaseDetector:
     #: Keep each face of a video in one ``face`` slot across frames and batches
     #: (:class:`featx.tracking.BoxTracker`); still images keep the detector's order.
     track = True
+    #: Frames per batch when ``detect`` is not given ``batch_size``.
+    default_batch_size = 1
 
     def __init__(self, device: str = "auto") -> None:
         self.device = resolve_device(device)
@@ -214,7 +216,7 @@ class BaseDetector:
         inputs: Any,
         *,
         data_type: str | None = None,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         skip_frames: int = 1,
         output: str | Path | None = None,
         progress: bool = True,
@@ -229,7 +231,8 @@ class BaseDetector:
         data_type
             Force ``"image"``, ``"video"``, ``"array"`` or ``"tensor"`` instead of inferring it.
         batch_size
-            Frames decoded and passed through the models together.
+            Frames decoded and passed through the models together; None: the detector's
+            ``default_batch_size``.
         skip_frames
             Keep every n-th frame of a video.
         output
@@ -247,6 +250,7 @@ class BaseDetector:
 
         from featx.tracking import BoxTracker
 
+        batch_size = self.default_batch_size if batch_size is None else batch_size
         sources = media.probe(inputs, data_type=data_type)
         store = RunStore(output) if output is not None else None
         done, frame_start = store.done() if store else (set(), 0)

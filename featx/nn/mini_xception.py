@@ -27,6 +27,7 @@ torch.Size([1, 7])
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,9 +41,6 @@ MARGIN = 10
 NUM_CLASSES = 7
 BN_EPS = 1e-3
 BLOCK_CHANNELS = ((8, 16), (16, 32), (32, 64), (64, 128))
-# OpenCV's 8-bit RGB -> grey weights (R, G, B) in 15-bit fixed point (OpenCV 5; sum 2**15).
-_GREY_WEIGHTS = (9798, 19235, 3735)
-_GREY_SHIFT = 15
 _COEF_SCALE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE (11 fractional bits)
 
 
@@ -159,10 +157,7 @@ def to_grey(image: np.ndarray) -> np.ndarray:
         )
     if image.ndim == 2:
         return image
-    rgb = image.astype(np.int32)
-    r, g, b = _GREY_WEIGHTS
-    y = rgb[..., 0] * r + rgb[..., 1] * g + rgb[..., 2] * b + (1 << (_GREY_SHIFT - 1))
-    return (y >> _GREY_SHIFT).astype(np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
 
 def pad_value(grey: np.ndarray) -> float:

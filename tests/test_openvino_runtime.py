@@ -1,0 +1,72 @@
+"""featx.nn.openvino_runtime: OpenVINO gives the torch modules' outputs, and caches its graphs."""
+
+import numpy as np
+import openvino
+import pytest
+import torch
+
+from featx import hub
+from featx.nn import openvino_runtime as ovr
+
+
+def _net(model_id: str) -> torch.nn.Module:
+    card = hub.card(model_id)
+    return card.loader(card, card.fetch()).eval()
+
+
+@pytest.mark.parametrize(
+    ("model_id", "shape", "atol"),
+    [
+        ("facemesh_v2", (256, 256, 3), 1e-3),  # crop pixels, outputs up to ~250
+        ("blazeface_full", (192, 192, 3), 1e-3),
+        ("mini_xception", (64, 64, 1), 1e-4),
+    ],
+)
+def test_same_outputs_as_torch_for_any_batch(model_id, shape, atol):
+    net = _net(model_id)
+    compiled = ovr.OpenVINOModule(net, torch.zeros(1, *shape), threads=1)
+    for batch in (1, 3):
+        x = torch.rand(batch, *shape, generator=torch.Generator().manual_seed(batch))
+        with torch.inference_mode():
+            want = net(x)
+        got = compiled(x)
+        want, got = (w if isinstance(w, tuple) else (w,) for w in (want, got))
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == w.shape and g.dtype == torch.float32
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=0, atol=atol)
+
+
+def test_computes_in_float32():
+    compiled = ovr.OpenVINOModule(_net("mini_xception"), torch.zeros(1, 64, 64, 1))
+    hint = compiled._compiled.get_property("INFERENCE_PRECISION_HINT")
+    assert str(hint) in ("<Type: 'float32'>", "f32")
+
+
+def test_converted_graph_is_cached_by_weights(monkeypatch):
+    net = _net("mini_xception")
+    example = torch.zeros(1, 64, 64, 1)
+    before = set(ovr.cache_dir().glob("MiniXception-*.xml"))
+    ovr.OpenVINOModule(net, example)
+    written = set(ovr.cache_dir().glob("MiniXception-*.xml"))
+    assert len(written - before) <= 1 and written  # converted now or by an earlier test
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again instead of reading the cache")
+
+    monkeypatch.setattr(openvino, "convert_model", no_conversion)
+    x = torch.rand(2, 64, 64, 1)
+    with torch.inference_mode():
+        want = net(x)
+    np.testing.assert_allclose(ovr.OpenVINOModule(net, example)(x), want, atol=1e-4)
+    with torch.no_grad():  # other weights: another graph
+        next(net.parameters()).add_(1.0)
+    with pytest.raises(AssertionError, match="converted again"):
+        ovr.OpenVINOModule(net, example)
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("FEATX_CACHE_DIR", str(tmp_path))
+    assert ovr.cache_dir() == tmp_path / "openvino"
+    monkeypatch.delenv("FEATX_CACHE_DIR")
+    assert ovr.cache_dir().parts[-3:] == (".cache", "featx", "openvino")
