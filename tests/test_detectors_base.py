@@ -141,3 +141,23 @@ def test_errors_and_device(tmp_path):
         BaseDetector(device="cpu").process_batch([])
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")
+
+
+def test_detect_runs_in_full_float32_and_restores_the_settings():
+    import torch
+
+    seen = []
+
+    class Recorder(SquareDetector):
+        def process_batch(self, images):
+            seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+            return super().process_batch(images)
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        Recorder().detect(np.zeros((2, 32, 32, 3), np.uint8), progress=False)
+        assert len(seen) == 2 and set(seen) == {(False, False)}
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

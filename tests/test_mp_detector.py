@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import skimage
 import skimage.data
+import torch
 
 import featx
 from featx import demo, io, schema
@@ -117,8 +118,6 @@ def _match(mesh: np.ndarray, want: np.ndarray) -> np.ndarray:
 def one_torch_thread():
     """One torch thread: the models run one small operation after another, and two threads
     wait on each other whenever the CPU is shared (see benchmarks/README.md)."""
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -577,6 +576,19 @@ def test_bad_options_and_inputs():
         featx.MPDetector(min_presence_confidence=1.5)
     with pytest.raises(ValueError, match="max_faces"):
         featx.MPDetector(max_faces=0)
+
+
+def test_auto_backend_falls_back_to_torch_when_openvino_fails(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no conversion today")
+
+    monkeypatch.setattr(featx.nn.openvino_runtime, "OpenVINOModule", broken)
+    with pytest.warns(UserWarning, match="no conversion today"):
+        det = featx.MPDetector(emotions=False)
+    assert det.backend == "torch" and isinstance(det.nets["mesh"], torch.nn.Module)
+    assert _present(det.detect(demo.astronaut(), progress=False)).sum() == 1
+    with pytest.raises(RuntimeError, match="no conversion today"):
+        featx.MPDetector(backend="openvino")
 
 
 def test_missing_file_names_it(detector, tmp_path):

@@ -70,3 +70,15 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert ovr.cache_dir() == tmp_path / "openvino"
     monkeypatch.delenv("FEATX_CACHE_DIR")
     assert ovr.cache_dir().parts[-3:] == (".cache", "featx", "openvino")
+
+
+def test_an_unwritable_cache_warns_and_still_runs(monkeypatch, tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("FEATX_CACHE_DIR", str(not_a_folder))
+    net = _net("mini_xception")
+    with pytest.warns(UserWarning, match="could not cache the OpenVINO graph"):
+        compiled = ovr.OpenVINOModule(net, torch.zeros(1, 64, 64, 1))
+    x = torch.rand(1, 64, 64, 1)
+    with torch.inference_mode():
+        np.testing.assert_allclose(compiled(x), net(x), atol=1e-4)

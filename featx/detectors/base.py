@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,24 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@contextmanager
+def full_float32() -> Iterator[None]:
+    """Turn TensorFloat-32 off in CUDA convolutions and matrix products while inside.
+
+    PyTorch lets cuDNN convolutions round float32 inputs to TF32 (10-bit mantissa) by default;
+    detectors run in full float32 so that a GPU gives the CPU's numbers to float rounding. The
+    previous settings come back on exit.
+    """
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def model_provenance(card: hub.ModelCard, paths: Mapping[str, Path]) -> dict[str, Any]:
@@ -260,7 +279,10 @@ class BaseDetector:
         ) - len(done)
         parts = []
         tracker = BoxTracker() if self.track else None
-        with tqdm(total=max(total, 0), disable=not progress, unit="frame", desc=self.name) as bar:
+        with (
+            full_float32(),
+            tqdm(total=max(total, 0), disable=not progress, unit="frame", desc=self.name) as bar,
+        ):
             for batch in media.iter_frames(
                 inputs,
                 batch_size=batch_size,

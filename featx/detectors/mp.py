@@ -40,6 +40,7 @@ Example
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -321,9 +322,9 @@ class MPDetector(BaseDetector):
             raise ValueError(f"backend='openvino' runs on the CPU, not on device {self.device!r}")
         if backend == "openvino" and not openvino_runtime.available():
             raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
-        if backend == "auto":
-            backend = "openvino" if on_cpu and openvino_runtime.available() else "torch"
         self.backend = backend
+        if backend == "auto":
+            self.backend = "openvino" if on_cpu and openvino_runtime.available() else "torch"
         if face_detector not in FACE_DETECTORS:
             raise ValueError(
                 f"face_detector must be one of {sorted(FACE_DETECTORS)}, got {face_detector!r}"
@@ -361,18 +362,21 @@ class MPDetector(BaseDetector):
             self.nets[stage] = c.loader(c, paths).to(self.device).eval()
             self.models[stage] = model_provenance(c, paths)
         if self.backend == "openvino":
-            examples = {
-                stage: torch.zeros(1, bf.INPUT_SIZE[model_id], bf.INPUT_SIZE[model_id], 3)
-                for stage, model_id in self.detectors.items()
-            }
-            examples |= {
-                "mesh": torch.zeros(1, fm.INPUT_SIZE, fm.INPUT_SIZE, 3),
-                "emotion": torch.zeros(1, mx.INPUT_SIZE, mx.INPUT_SIZE, 1),
-            }  # the blendshape network is small and runs batched: torch is as fast
-            for stage in examples.keys() & self.nets.keys():
-                net = self.nets[stage]
-                self.nets[stage] = openvino_runtime.OpenVINOModule(net, examples[stage])
-                self.models[stage]["runtime"] = f"openvino {openvino_runtime.version()}"
+            try:
+                compiled = self._openvino_nets()
+            except Exception as error:  # an optional accelerator must not stop the detector
+                if backend == "openvino":
+                    raise
+                warnings.warn(
+                    f"OpenVINO could not compile the networks ({type(error).__name__}: {error});"
+                    " running them with torch instead (backend='torch')",
+                    stacklevel=2,
+                )
+                self.backend = "torch"
+            else:
+                for stage, net in compiled.items():
+                    self.nets[stage] = net
+                    self.models[stage]["runtime"] = f"openvino {openvino_runtime.version()}"
         geometry = hub.ASSETS_DIR / "mp_geometry.safetensors"
         self.canonical_face = mesh_pose.canonical_face(hub.read_state_dict(geometry))
         self.models["facepose"] = {
@@ -436,6 +440,21 @@ class MPDetector(BaseDetector):
                 "63 degree vertical field of view assumed",
             },
             "gaze": {"units": "degrees", "method": "geometric estimate from iris landmarks"},
+        }
+
+    def _openvino_nets(self) -> dict[str, openvino_runtime.OpenVINOModule]:
+        """The detectors, Face Mesh and mini-Xception compiled by OpenVINO, by stage. The
+        blendshape network stays on torch: it is small and runs batched, where torch is as fast."""
+        examples = {
+            stage: torch.zeros(1, bf.INPUT_SIZE[model_id], bf.INPUT_SIZE[model_id], 3)
+            for stage, model_id in self.detectors.items()
+        }
+        examples["mesh"] = torch.zeros(1, fm.INPUT_SIZE, fm.INPUT_SIZE, 3)
+        examples["emotion"] = torch.zeros(1, mx.INPUT_SIZE, mx.INPUT_SIZE, 1)
+        return {
+            stage: openvino_runtime.OpenVINOModule(self.nets[stage], examples[stage])
+            for stage in examples
+            if stage in self.nets
         }
 
     # ------------------------------------------------------------------------------------------

@@ -92,7 +92,14 @@ class OpenVINOModule:
                 with torch.no_grad():
                     model = ov.convert_model(module, example_input=(example,))
             model.reshape([-1, *example.shape[1:]])
-            _save(model, path)
+            try:
+                _save(model, path)
+            except OSError as error:  # a read-only home, say: run without the cache
+                warnings.warn(
+                    f"could not cache the OpenVINO graph in {path.parent} ({error}); it will be "
+                    "converted again next time (set FEATX_CACHE_DIR to a writable folder)",
+                    stacklevel=2,
+                )
         self.threads = torch.get_num_threads() if threads is None else int(threads)
         self._compiled = core.compile_model(
             model,
