@@ -66,7 +66,7 @@ FACE_DETECTORS = {
     "full": {"face": "blazeface_full"},
     "short": {"face": "blazeface_short"},
 }
-#: ``backend`` options: what runs the face detector and Face Mesh.
+#: ``backend`` options: what runs the face detectors, Face Mesh and mini-Xception.
 BACKENDS = ("auto", "torch", "openvino")
 #: Weighted-NMS overlap threshold per detector: MediaPipe's FaceDetector default (full range)
 #: and the value inside its Face Landmarker (short range).
@@ -283,9 +283,10 @@ class MPDetector(BaseDetector):
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     backend
-        What runs the face detector and Face Mesh: ``"torch"``, ``"openvino"`` (CPU only,
-        several times faster; :mod:`featx.nn.openvino_runtime`) or ``"auto"`` (OpenVINO on the
-        CPU when it is installed, else torch). Both give the same numbers to about 1e-4 px.
+        What runs the face detectors, Face Mesh and mini-Xception: ``"torch"``, ``"openvino"``
+        (CPU only, 3-4x faster; :mod:`featx.nn.openvino_runtime`) or ``"auto"`` (OpenVINO on
+        the CPU when it is installed and compiles the networks, else torch). On a still image
+        both give the same landmarks to about 1e-3 px.
 
     Examples
     --------
