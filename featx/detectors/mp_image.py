@@ -20,6 +20,8 @@ Example
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -132,6 +134,15 @@ def detector_tensor(
     return tensor[None], letterbox_pads(height, width)
 
 
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(size: int) -> np.ndarray:
+    """(column, row, 1) of every pixel of a size x size crop, shape (3, size**2), read-only."""
+    cols, rows = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
+    grid = np.stack([cols.ravel(), rows.ravel(), np.ones(cols.size)])
+    grid.flags.writeable = False
+    return grid
+
+
 def mesh_crop(
     image: np.ndarray, roi: np.ndarray, size: int = 256, name: str = ARRAY_SOURCE
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +175,6 @@ def mesh_crop(
     corners = cv2.boxPoints(((cx, cy), (side, side), np.degrees(theta)))
     target = np.array([[0, size], [0, 0], [size, 0], [size, size]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(corners, target)
-    cols, rows = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
-    src = np.linalg.inv(matrix) @ np.stack([cols.ravel(), rows.ravel(), np.ones(cols.size)])
+    src = np.linalg.inv(matrix) @ _pixel_grid(size)
     x, y = (src[:2] / src[2]).reshape(2, size, size)
     return sample_u8(rgb, x, y, border="replicate"), matrix
