@@ -12,15 +12,10 @@ Examples
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
 from featx import accessor as _accessor  # noqa: F401  (registers ds.feat)
+from featx._version import __version__
 from featx.schema import SchemaError
-
-try:
-    __version__ = version("featx")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
 
 #: Public names and the module that defines each; imported on first access.
 _LAZY = {

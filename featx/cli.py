@@ -69,7 +69,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for the ``featx`` command."""
-    from featx import __version__
+    from featx._version import __version__
 
     parser = argparse.ArgumentParser(prog="featx", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"featx {__version__}")

@@ -47,6 +47,26 @@ EMOTION_NATIVE_ORDER: dict[str, tuple[str, ...]] = {
     "face_multitask_v2": ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger"),
     "mini_xception": ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
 }
+#: Every native emotion class name above -> its canonical name in EMOTIONS.
+EMOTION_CANONICAL: dict[str, str] = {
+    **{e: e for e in EMOTIONS},
+    "Neutral": "neutral", "Happy": "happiness", "Sad": "sadness", "Surprise": "surprise",
+    "Fear": "fear", "Disgust": "disgust", "Anger": "anger",
+    "angry": "anger", "happy": "happiness", "sad": "sadness",
+}  # fmt: skip
+
+
+def emotion_order(model_id: str) -> list[int]:
+    """Indices that reorder ``model_id``'s emotion outputs into :data:`EMOTIONS` order.
+
+    Examples
+    --------
+    >>> emotion_order("face_multitask_v2")
+    [6, 5, 4, 1, 2, 3, 0]
+    """
+    canonical = [EMOTION_CANONICAL[e] for e in EMOTION_NATIVE_ORDER[model_id]]
+    return [canonical.index(e) for e in EMOTIONS]
+
 BLENDSHAPES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
     "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",

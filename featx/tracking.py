@@ -37,32 +37,11 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
 from featx import schema
+from featx.boxes import rect_iou
 
 #: Variables whose points refine the box match, in order of preference.
 POINT_VARIABLES = ("landmarks", "keypoints")
 _NO_MATCH = 1e6
-
-
-def rect_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every rect in ``a`` (N, 4) with every rect in ``b`` (M, 4); rects are x, y, w, h.
-
-    NaN rects have IoU 0 with everything.
-
-    Examples
-    --------
-    >>> rect_iou(np.array([[0.0, 0, 2, 2]]), np.array([[1.0, 1, 2, 2], [5, 5, 1, 1]]))
-    array([[0.14285714, 0.        ]])
-    """
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    left = np.maximum(a[:, None, 0], b[None, :, 0])
-    top = np.maximum(a[:, None, 1], b[None, :, 1])
-    right = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
-    bottom = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
-    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = inter / union
-    return np.where(np.isfinite(iou) & (union > 0), iou, 0.0)
 
 
 def _match(

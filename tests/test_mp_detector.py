@@ -459,7 +459,7 @@ def test_emotions_match_the_mini_xception_reference():
         rects = np.trunc(ds["face_rect"].values[0])
         face = np.flatnonzero((rects == box).all(1))
         assert len(face) == 1, f"{source}: no face with box {box}"
-        want = {mpd.EMOTION_NAMES[n]: p for n, p in zip(native, probs, strict=True)}
+        want = {schema.EMOTION_CANONICAL[n]: p for n, p in zip(native, probs, strict=True)}
         got = ds["emotions"].values[0, face[0]]
         np.testing.assert_allclose(got, [want[e] for e in schema.EMOTIONS], atol=1e-4)
         checked += 1

@@ -17,6 +17,7 @@ import torch
 from safetensors.numpy import save_file
 
 from featx import hub
+from featx.boxes import iou
 from featx.nn import ops
 from featx.nn import retinaface as rf
 
@@ -135,7 +136,7 @@ def test_nms_suppresses_only_above_threshold():
     # IoU of these two boxes is exactly 0.5: kept at threshold 0.5, suppressed below it
     boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 5]])
     scores = torch.tensor([0.9, 0.8])
-    assert ops.box_iou(boxes[:1], boxes[1:]).item() == 0.5
+    assert iou(boxes[:1], boxes[1:]).item() == 0.5
     assert ops.nms(boxes, scores, 0.5).tolist() == [0, 1]
     assert ops.nms(boxes, scores, 0.49).tolist() == [0]
 
@@ -148,7 +149,7 @@ def test_nms_is_greedy():
 
 def test_nms_defining_property_on_random_boxes():
     # greedy NMS: in score order, a box is kept iff its IoU with every kept box before it is
-    # <= the threshold (checked with box_iou on coarse scores, so ties occur)
+    # <= the threshold (checked with boxes.iou on coarse scores, so ties occur)
     g = torch.Generator().manual_seed(0)
     corner = torch.rand(300, 2, generator=g) * 100
     boxes = torch.cat([corner, corner + torch.rand(300, 2, generator=g) * 30 + 1], dim=1)
@@ -156,10 +157,10 @@ def test_nms_defining_property_on_random_boxes():
     kept = ops.nms(boxes, scores, 0.4)
     order = torch.argsort(scores, descending=True, stable=True)
     assert torch.equal(kept, order[torch.isin(order, kept)])
-    iou = ops.box_iou(boxes[order], boxes[order])
+    overlap = iou(boxes[order], boxes[order])
     is_kept = torch.isin(order, kept)
     for rank in range(len(order)):
-        overlaps_earlier_kept = bool((iou[rank, :rank][is_kept[:rank]] > 0.4).any())
+        overlaps_earlier_kept = bool((overlap[rank, :rank][is_kept[:rank]] > 0.4).any())
         assert bool(is_kept[rank]) == (not overlaps_earlier_kept)
 
 

@@ -201,7 +201,7 @@ class BaseDetector:
 
     def provenance(self, sources: Sequence[media.SourceInfo]) -> dict[str, Any]:
         """Dataset attrs describing this run (DESIGN §1 attrs)."""
-        from featx import __version__
+        from featx._version import __version__
 
         licenses = {
             info["name"]: {

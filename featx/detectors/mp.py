@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from featx import hub, media, schema
+from featx.boxes import rect_iou, xyxy_to_xywh
 from featx.detectors import mp_image
 from featx.detectors.base import BaseDetector, model_provenance
 from featx.nn import blazeface as bf
@@ -55,7 +56,6 @@ from featx.nn import blendshapes as bs
 from featx.nn import facemesh as fm
 from featx.nn import mesh_pose, openvino_runtime
 from featx.nn import mini_xception as mx
-from featx.tracking import rect_iou
 
 #: ``face_detector`` option -> the detectors it runs (stage -> bundled model card), most trusted
 #: first. "full+short": a face both find is placed by the short-range detection, the Face
@@ -94,16 +94,6 @@ AU_FROM_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU26": ("jawOpen",),  # jaw drop
     "AU28": ("mouthRollLower", "mouthRollUpper"),  # lip suck
     "AU43": ("eyeBlinkLeft", "eyeBlinkRight"),  # eyes closed
-}
-#: mini-Xception's FER2013 class names -> featx's canonical emotion names.
-EMOTION_NAMES = {
-    "angry": "anger",
-    "disgust": "disgust",
-    "fear": "fear",
-    "happy": "happiness",
-    "sad": "sadness",
-    "surprise": "surprise",
-    "neutral": "neutral",
 }
 #: Mesh points of each eye: outer corner, inner corner, iris centre (subject's right, left).
 EYES = ((33, 133, 468), (263, 362, 473))
@@ -392,9 +382,7 @@ class MPDetector(BaseDetector):
             stage: torch.from_numpy(bf.ssd_anchors(bf.ANCHOR_OPTIONS[model_id]))
             for stage, model_id in self.detectors.items()
         }
-        native = schema.EMOTION_NATIVE_ORDER["mini_xception"]
-        canonical = {v: k for k, v in EMOTION_NAMES.items()}
-        self._emotion_order = [native.index(canonical[e]) for e in schema.EMOTIONS]
+        self._emotion_order = schema.emotion_order("mini_xception")
         self._sequence: _Sequence | None = None
         #: Per-face shape of every output variable.
         self._shapes = {
@@ -598,7 +586,7 @@ class MPDetector(BaseDetector):
             box = bf.remove_letterbox(det.boxes, pads[i]).numpy().astype(np.float64)
             kps = bf.remove_letterbox(det.keypoints, pads[i]).numpy().astype(np.float64)
             rois = fm.roi_from_detection(box, kps, (width, height))
-            xywh = np.concatenate([box[:, :2], box[:, 2:] - box[:, :2]], axis=1)
+            xywh = xyxy_to_xywh(box)
             xywh *= (width, height, width, height)
             kps *= (width, height)
             scores_i = det.scores.tolist()

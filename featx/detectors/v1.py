@@ -22,6 +22,7 @@ import torch
 import xarray as xr
 
 from featx import hub, schema
+from featx.boxes import xyxy_to_xywh
 from featx.detectors.base import BaseDetector, model_provenance, split_faces
 
 #: Detector kwarg → (hub task, Py-Feat 2.x default). facepose defaults to img2pose with img2pose.
@@ -158,7 +159,7 @@ class Detector(BaseDetector):
         boxes = [torch.as_tensor(f["boxes"], dtype=torch.float32) for f in found]
         out: dict[str, np.ndarray] = {}
         xyxy = np.concatenate([f["boxes"] for f in found]).reshape(-1, 4).astype(np.float32)
-        out["face_rect"] = np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
+        out["face_rect"] = xyxy_to_xywh(xyxy)
         out["face_score"] = np.concatenate([f["scores"] for f in found]).astype(np.float32)
         if "keypoints" in found[0]:
             out["keypoints"] = np.concatenate([f["keypoints"] for f in found]).reshape(-1, 5, 2)

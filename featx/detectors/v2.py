@@ -29,6 +29,7 @@ import torch.nn.functional as F
 import xarray as xr
 
 from featx import hub, schema
+from featx.boxes import xyxy_to_xywh
 from featx.detectors.base import BaseDetector, model_provenance, split_faces
 from featx.nn import multitask as mt
 from featx.nn.pose_mlp import to_featx_pose
@@ -43,15 +44,7 @@ CHECKPOINTS = (
 )
 #: Side the 256 chip is resized to for the identity models (bilinear, no antialias).
 IDENTITY_SIZE = 112
-#: Canonical emotion label of each class of the network, in the network's order.
-_NATIVE_TO_CANONICAL = {
-    "Neutral": "neutral", "Happy": "happiness", "Sad": "sadness", "Surprise": "surprise",
-    "Fear": "fear", "Disgust": "disgust", "Anger": "anger",
-}  # fmt: skip
-_EMOTION_ORDER = [
-    [_NATIVE_TO_CANONICAL[e] for e in schema.EMOTION_NATIVE_ORDER["face_multitask_v2"]].index(c)
-    for c in schema.EMOTIONS
-]
+_EMOTION_ORDER = schema.emotion_order("face_multitask_v2")
 
 
 def faces_from_outputs(
@@ -211,7 +204,7 @@ class Detectorv2(BaseDetector):
         affine = torch.cat([a for _, a in crops]).cpu()
         xyxy = np.concatenate([f["boxes"] for f in found]).reshape(-1, 4)
         faces = {
-            "face_rect": np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]]),
+            "face_rect": xyxy_to_xywh(xyxy),
             "face_score": np.concatenate([f["scores"] for f in found]),
             "keypoints": np.concatenate([f["keypoints"] for f in found]).reshape(-1, 5, 2),
         }

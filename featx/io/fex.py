@@ -43,13 +43,10 @@ from featx.io.table import (
 FEX_BOX_RULES = ("v1_expand_1.2", "v2_square_1.2")
 
 #: Canonical emotion label -> Py-Feat 2 (Detectorv2) column name, in Py-Feat 2's column order.
-FEX_V2_EMOTIONS: dict[str, str] = dict(
-    zip(
-        ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"),
-        schema.EMOTION_NATIVE_ORDER["face_multitask_v2"],
-        strict=True,
-    )
-)
+FEX_V2_EMOTIONS: dict[str, str] = {
+    schema.EMOTION_CANONICAL[column]: column
+    for column in schema.EMOTION_NATIVE_ORDER["face_multitask_v2"]
+}
 
 
 def occupied(ds: xr.Dataset) -> np.ndarray:

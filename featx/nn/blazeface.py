@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from featx.nn.ops import box_iou
+from featx.boxes import iou
 
 KEYPOINTS = (
     "right_eye",
@@ -437,7 +437,7 @@ def weighted_nms(
     found: list[tuple[torch.Tensor, ...]] = []
     while remaining.numel() and (max_detections is None or len(found) < max_detections):
         seed = remaining[0]
-        in_cluster = box_iou(boxes[seed][None], boxes[remaining])[0] > iou_threshold
+        in_cluster = iou(boxes[seed][None], boxes[remaining])[0] > iou_threshold
         cluster = remaining[in_cluster]
         if not cluster.numel():
             found.append((boxes[seed], keypoints[seed], seed, torch.ones_like(seed)))

@@ -12,29 +12,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4).
-
-    Examples
-    --------
-    >>> box_iou(torch.tensor([[0., 0, 2, 2]]), torch.tensor([[1., 1, 3, 3]]))
-    tensor([[0.1429]])
-    """
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union, torch.zeros_like(inter))
+from featx.boxes import iou
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Greedy non-maximum suppression; indices of the kept boxes by descending score.
 
     Boxes are visited by descending score (ties: lower index first); each kept box removes
-    every later box whose IoU with it (as :func:`box_iou`: no +1 on widths, float32) is
+    every later box whose IoU with it (:func:`featx.boxes.iou`: no +1 on widths, float32) is
     **greater than** ``iou_threshold``. The semantics of ``torchvision.ops.nms``. The loop
     over kept boxes runs in NumPy on the CPU, where small vector operations are cheap.
 
@@ -45,19 +30,11 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     tensor([1, 2])
     """
     order = torch.argsort(scores, descending=True, stable=True)
-    x1, y1, x2, y2 = boxes[order].detach().to("cpu", torch.float32).numpy().T
-    area = (x2 - x1).clip(min=0) * (y2 - y1).clip(min=0)
+    sorted_boxes = boxes[order].detach().to("cpu", torch.float32).numpy()
     keep = np.ones(len(order), bool)
     for i in range(len(order)):
-        if not keep[i]:
-            continue
-        later = slice(i + 1, None)
-        width = (np.minimum(x2[i], x2[later]) - np.maximum(x1[i], x1[later])).clip(min=0)
-        height = (np.minimum(y2[i], y2[later]) - np.maximum(y1[i], y1[later])).clip(min=0)
-        inter = width * height
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 for empty boxes: kept
-            iou = inter / (area[i] + area[later] - inter)
-        keep[later] &= ~(iou > iou_threshold)
+        if keep[i]:  # empty boxes have IoU 0 with everything: kept
+            keep[i + 1 :] &= ~(iou(sorted_boxes[i], sorted_boxes[i + 1 :])[0] > iou_threshold)
     return order[torch.from_numpy(np.flatnonzero(keep)).to(order.device)]
 
 
