@@ -430,3 +430,20 @@ def validate(ds: xr.Dataset) -> None:
         total = ds["emotions"].sum("emotion", min_count=1)
         if (abs(total - 1) > SUM_TOLERANCE).any():
             _fail("probability", "emotions of kind 'probability' must sum to 1 per face")
+
+
+def label_dim(name: str) -> str | None:
+    """The dim that holds the labels of variable ``name``; None for one value per face.
+
+    Variables of points (``keypoints``, ``landmarks``, ``mesh``) have a second trailing dim that
+    holds the point's coordinates (``xy``, ``xyz``); their label dim is the first.
+
+    Examples
+    --------
+    >>> label_dim("aus"), label_dim("landmarks"), label_dim("valence")
+    ('au', 'landmark', None)
+    """
+    if name not in VARIABLES:
+        raise SchemaError(f"unknown variable {name!r}; known: {', '.join(VARIABLES)}")
+    trailing = VARIABLES[name][0][2:]
+    return trailing[0] if trailing else None

@@ -77,8 +77,10 @@ def test_regress_rejects_misaligned_designs(ds):
     X = analysis.design_matrix(ds, EVENTS)
     with pytest.raises(AnalysisError, match=r"no row for 20 frame\(s\)"):
         analysis.regress(ds, X.iloc[20:], "aus")
+    with pytest.raises(AnalysisError, match="it has 215 rows, the Dataset 220 frames"):
+        analysis.regress(ds, X.reset_index(drop=True).iloc[5:].reset_index(drop=True), "aus")
     with pytest.raises(AnalysisError, match="index the design by 'frame'"):
-        analysis.regress(ds, X.reset_index(drop=True), "aus")
+        analysis.regress(ds, X.set_axis(X.index + 1000).rename_axis("trial"), "aus")
     with pytest.raises(AnalysisError, match="must be numeric"):
         analysis.regress(ds, X.assign(label="x"), "aus")
     with pytest.raises(AnalysisError, match="no variable 'blendshapes'"):

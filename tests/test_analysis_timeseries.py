@@ -318,7 +318,8 @@ def test_accessor_passes_through_to_the_functions(ds):
 
 
 def test_docstring_examples_run():
-    for module in ("_core", "timeseries", "events", "stats", "wavelets", "quality", "__init__"):
+    modules = ("regression", "ttests", "multivariate", "descriptive")
+    for module in ("_core", "timeseries", "events", *modules, "wavelets", "quality", "__init__"):
         name = "featx.analysis" + ("" if module == "__init__" else f".{module}")
         result = doctest.testmod(
             importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE

@@ -7,8 +7,10 @@ computation. Each function is also available as ``ds.feat.<name>(...)``.
 - Time series (per source, along ``time``, or the frame index without time): :func:`smooth`,
   :func:`resample`, :func:`baseline`, :func:`clean`.
 - Events (BIDS-style tables): :func:`check_events`, :func:`epochs`, :func:`design_matrix`.
-- Statistics: :func:`regress`, :func:`regress_mixed`, :func:`ttest_1samp`, :func:`ttest_ind`,
-  :func:`isc`, :func:`decompose`, :func:`distance`, :func:`summary`, :func:`occurrence`.
+- Regression (``regression``): :func:`regress`, :func:`regress_mixed`.
+- t-tests (``ttests``): :func:`ttest_1samp`, :func:`ttest_ind`.
+- Multivariate (``multivariate``): :func:`isc`, :func:`distance`, :func:`decompose`.
+- Descriptive (``descriptive``): :func:`summary`, :func:`occurrence`.
 - Time-frequency features: :func:`morlet`, :func:`wavelet`, :func:`multi_wavelet`, :func:`boft`.
 - Quality control: :func:`box_jumps`, :func:`quality`, :func:`quality_report`.
 
@@ -22,26 +24,20 @@ Examples
 [0.0, 0.1, nan, 0.3]
 """
 
-from featx.analysis._core import MEASURES, AnalysisError
+from featx.analysis._core import MEASURES, AnalysisError, AnalysisWarning
+from featx.analysis.descriptive import occurrence, summary
 from featx.analysis.events import EventsError, check_events, design_matrix, epochs
+from featx.analysis.multivariate import decompose, distance, isc
 from featx.analysis.quality import box_jumps, quality, quality_report
-from featx.analysis.stats import (
-    decompose,
-    distance,
-    isc,
-    occurrence,
-    regress,
-    regress_mixed,
-    summary,
-    ttest_1samp,
-    ttest_ind,
-)
+from featx.analysis.regression import regress, regress_mixed
 from featx.analysis.timeseries import annotate, baseline, clean, resample, smooth
+from featx.analysis.ttests import ttest_1samp, ttest_ind
 from featx.analysis.wavelets import boft, morlet, multi_wavelet, signed_areas, wavelet
 
 __all__ = [
     "MEASURES",
     "AnalysisError",
+    "AnalysisWarning",
     "EventsError",
     "annotate",
     "baseline",

@@ -1,8 +1,11 @@
 """Shared machinery of featx.analysis: errors, variable selection, per-source time axes, gaps.
 
 Every time-series operation works one ``source`` at a time, along that source's axis: its
-``time`` coordinate (seconds) when every frame of the source has one, else its frame index
-within the file (``source_frame``, for sequences of still images). Each face slot and each
+``time`` coordinate (seconds) when its frames have one, else its frame index within the file
+(``source_frame``, for sequences of still images). A source whose frames only *some* have a
+time stays in seconds: the missing times are interpolated from the frame index at the
+source's frame rate, with an :class:`AnalysisWarning` (units never switch silently). Each
+face slot and each
 label (AU, emotion, ...) is its own series. Frames without a face are NaN in a series; an
 operation that needs a gap-free signal bridges them by linear interpolation along the axis and
 sets them back to NaN afterwards (:func:`fill_gaps`), so a missing frame never spreads NaN into
@@ -20,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +35,10 @@ from featx import schema
 
 class AnalysisError(ValueError):
     """An analysis got arguments or data it cannot use; the message says what and where."""
+
+
+class AnalysisWarning(UserWarning):
+    """An analysis had to repair its input (e.g. fill missing times); the message says how."""
 
 
 #: The expression signals a time-series operation transforms by default (when present).
@@ -100,8 +108,47 @@ def check_dataset(ds: object) -> xr.Dataset:
     return ds
 
 
+def _fill_times(name: str, time: np.ndarray, frame_index: np.ndarray) -> np.ndarray:
+    """``time`` with its NaN entries interpolated linearly over the frame index.
+
+    Beyond the first and last timed frame the times continue at the median seconds per frame.
+    Raises :class:`AnalysisError` when fewer than two frames have a time.
+    """
+    ok = np.isfinite(time)
+    order = np.argsort(frame_index[ok], kind="stable")
+    known, seconds = frame_index[ok][order], time[ok][order]
+    steps = np.diff(known)
+    per_frame = np.diff(seconds)[steps > 0] / steps[steps > 0]
+    step = float(np.median(per_frame)) if len(per_frame) else float("nan")
+    if not step > 0:
+        raise AnalysisError(
+            f"source {name!r} has a time for only {ok.sum()} of its {len(time)} frames, too few "
+            "to interpolate the others from its frame rate: give every frame of the source a "
+            "time, or none (then its frame index is used)"
+        )
+    missing = frame_index[~ok]
+    filled = np.interp(missing, known, seconds)
+    filled = np.where(missing < known[0], seconds[0] + (missing - known[0]) * step, filled)
+    filled = np.where(missing > known[-1], seconds[-1] + (missing - known[-1]) * step, filled)
+    warnings.warn(
+        f"source {name!r}: {(~ok).sum()} of {len(time)} frame(s) have no time; their times "
+        f"were interpolated from source_frame at {1 / step:g} frames per second",
+        AnalysisWarning,
+        stacklevel=4,
+    )
+    out = time.copy()
+    out[~ok] = filled
+    return out
+
+
 def sources(ds: xr.Dataset) -> list[Source]:
     """Split the frames of ``ds`` by ``source``, in order of first appearance.
+
+    A source with a ``time`` on every frame runs in seconds, one without any time in frames
+    (``source_frame``). When only some frames have a time, the others are interpolated from
+    ``source_frame`` at the source's frame rate (continued at that rate beyond the first and
+    last timed frame) and an :class:`AnalysisWarning` says so; a source with a time on fewer
+    than two frames raises :class:`AnalysisError`.
 
     Examples
     --------
@@ -110,6 +157,14 @@ def sources(ds: xr.Dataset) -> list[Source]:
     >>> ds = schema.from_frames([{}] * 3, ["b", "a", "b"], [0, 0, 1], [np.nan] * 3)
     >>> [(s.source, s.index.tolist(), s.unit) for s in sources(ds)]
     [('b', [0, 2], 'frame'), ('a', [1], 'frame')]
+    >>> ds = schema.from_frames([{}] * 4, ["a"] * 4, range(4), [0.0, 0.5, np.nan, 1.5])
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     [(s.unit, s.axis.tolist()) for s in sources(ds)]
+    [('s', [0.0, 0.5, 1.0, 1.5])]
+    >>> caught[0].category.__name__, str(caught[0].message).split(";")[0]
+    ('AnalysisWarning', "source 'a': 1 of 4 frame(s) have no time")
     """
     check_dataset(ds)
     names = ds["source"].values.astype(str)
@@ -119,10 +174,23 @@ def sources(ds: xr.Dataset) -> list[Source]:
     out = []
     for name in names[np.sort(first)]:
         index = np.flatnonzero(names == name)
-        timed = bool(np.isfinite(time[index]).all())
-        axis = time[index] if timed else frame_index[index]
+        timed = np.isfinite(time[index])
+        if timed.all():
+            axis, unit = time[index], "s"
+        elif not timed.any():
+            axis, unit = frame_index[index], "frame"
+        else:
+            axis, unit = _fill_times(str(name), time[index], frame_index[index]), "s"
         order = np.argsort(axis, kind="stable")
-        out.append(Source(str(name), index[order], axis[order], "s" if timed else "frame"))
+        out.append(Source(str(name), index[order], axis[order], unit))
+    return out
+
+
+def frame_axis(groups: Sequence[Source], n_frames: int) -> np.ndarray:
+    """Each frame's axis value (seconds, or frame index), in ``frame`` order."""
+    out = np.full(n_frames, np.nan)
+    for src in groups:
+        out[src.index] = src.axis
     return out
 
 
@@ -166,13 +234,36 @@ def as_array(obj: xr.Dataset | xr.DataArray, variable: str) -> xr.DataArray:
 
 
 def feature_dim(da: xr.DataArray, exclude: Sequence[str] = ("frame", "face")) -> str | None:
-    """The one label dimension of a variable (``au``, ``emotion`` ...), or None if it has none."""
+    """The one label dimension of a variable (``au``, ``emotion`` ...), or None if it has none.
+
+    For a variable of the featx schema the label dim is the schema's
+    (:func:`featx.schema.label_dim`); for any other array (a summary, epochs, a user's array)
+    it is the one dim left after ``exclude``. Either way an array with more than one dim
+    besides ``exclude`` (e.g. ``landmarks``: landmark and xy) raises :class:`AnalysisError`.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> feature_dim(xr.DataArray([[[0.5]]], dims=("frame", "face", "au"), name="aus"))
+    'au'
+    >>> feature_dim(xr.DataArray([[0.5]], dims=("source", "au")), exclude=("source",))
+    'au'
+    """
     rest = [d for d in da.dims if d not in exclude]
     if len(rest) > 1:
         raise AnalysisError(
             f"{da.name!r} has several label dims {rest}; this analysis needs at most one"
         )
+    if isinstance(da.name, str) and da.name in schema.VARIABLES:
+        dim = schema.label_dim(da.name)
+        if dim is not None and dim in da.dims:
+            return dim if dim in rest else None
     return rest[0] if rest else None
+
+
+def template(da: xr.DataArray, dims: Sequence[str]) -> xr.DataArray:
+    """An array over ``da``'s dims other than ``dims`` (coords along ``dims`` dropped)."""
+    return da.isel({d: 0 for d in dims}, drop=True)
 
 
 def map_series(
