@@ -143,6 +143,45 @@ def test_smooth_rejects_bad_arguments(ds):
         analysis.smooth(ds["aus"])
 
 
+@pytest.mark.parametrize(
+    ("method", "option"),
+    [
+        ("mean", {"cutoff": 1.0}),
+        ("median", {"alpha": 0.5}),
+        ("savgol", {"order": 3}),
+        ("butter", {"window": 3, "cutoff": 2.0}),
+        ("exponential", {"polyorder": 2}),
+        ("mean", {"polyorder": 2}),  # the old default value is refused too: it is not used
+    ],
+)
+def test_smooth_refuses_an_option_the_method_does_not_use(ds, method, option):
+    unused = next(k for k in option if k != "cutoff" or method != "butter")
+    with pytest.raises(AnalysisError, match=rf"smooth\(method='{method}'\) does not use {unused}="):
+        analysis.smooth(ds, method, **option)
+
+
+def test_smooth_defaults_are_the_documented_values(ds):
+    xr.testing.assert_identical(analysis.smooth(ds, "mean"), analysis.smooth(ds, "mean", window=5))
+    xr.testing.assert_identical(
+        analysis.smooth(ds, "savgol"), analysis.smooth(ds, "savgol", window=5, polyorder=2)
+    )
+    xr.testing.assert_identical(
+        analysis.smooth(ds, "butter", cutoff=2.0),
+        analysis.smooth(ds, "butter", cutoff=2.0, order=5),
+    )
+    xr.testing.assert_identical(
+        analysis.smooth(ds, "exponential"), analysis.smooth(ds, "exponential", alpha=0.3)
+    )
+
+
+def test_clean_refuses_a_filter_order_without_a_filter(ds):
+    with pytest.raises(AnalysisError, match=r"clean\(order=...\) is the filter's order"):
+        analysis.clean(ds, order=3)
+    xr.testing.assert_identical(
+        analysis.clean(ds, low_pass=2.0), analysis.clean(ds, low_pass=2.0, order=5)
+    )
+
+
 # --- resample ----------------------------------------------------------------------------------
 
 

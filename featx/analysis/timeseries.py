@@ -43,6 +43,14 @@ from featx.analysis._core import (
 )
 
 SMOOTH_METHODS = ("mean", "median", "savgol", "butter", "exponential")
+#: Each option of :func:`smooth` and the methods that use it.
+SMOOTH_OPTIONS: dict[str, tuple[str, ...]] = {
+    "window": ("mean", "median", "savgol"),
+    "polyorder": ("savgol",),
+    "cutoff": ("butter",),
+    "order": ("butter",),
+    "alpha": ("exponential",),
+}
 RESAMPLE_METHODS = ("mean", "median", "linear")
 BASELINE_REFERENCES = ("median", "mean", "first")
 NORMALIZE = (None, "pct", "db")
@@ -146,11 +154,11 @@ def smooth(
     ds: xr.Dataset,
     method: str = "mean",
     *,
-    window: int = 5,
-    polyorder: int = 2,
+    window: int | None = None,
+    polyorder: int | None = None,
     cutoff: float | None = None,
-    order: int = 5,
-    alpha: float = 0.3,
+    order: int | None = None,
+    alpha: float | None = None,
     variables: str | Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Smooth each series in time, per source and face slot.
@@ -169,6 +177,11 @@ def smooth(
         Butterworth low-pass of ``order`` at ``cutoff`` Hz (cycles per frame for sources
         without time), applied forward and backward (zero phase, ``sosfiltfilt``).
         ``"exponential"``: ``y[0] = x[0]``, ``y[t] = alpha·x[t] + (1 − alpha)·y[t−1]``.
+    window, polyorder, cutoff, order, alpha
+        The options of the method, and only of it: ``window`` (mean, median, savgol; default
+        5 frames), ``polyorder`` (savgol; default 2), ``cutoff`` (butter; required), ``order``
+        (butter; default 5), ``alpha`` (exponential; default 0.3). An option the method does
+        not use raises :class:`AnalysisError` rather than being ignored.
     variables
         Variables to smooth; default every present variable of
         :data:`featx.analysis.MEASURES`. Others are kept unchanged.
@@ -190,6 +203,19 @@ def smooth(
     names = select(ds, variables, MEASURES)
     if method not in SMOOTH_METHODS:
         raise AnalysisError(f"unknown smoothing method {method!r}; use one of {SMOOTH_METHODS}")
+    given = {"window": window, "polyorder": polyorder, "cutoff": cutoff, "order": order}
+    given = {k: v for k, v in {**given, "alpha": alpha}.items() if v is not None}
+    unused = [k for k in given if method not in SMOOTH_OPTIONS[k]]
+    if unused:
+        uses = [k for k, methods in SMOOTH_OPTIONS.items() if method in methods]
+        raise AnalysisError(
+            f"smooth(method={method!r}) does not use {', '.join(f'{k}=' for k in unused)}; "
+            f"its options are {', '.join(f'{k}=' for k in uses)}"
+        )
+    window = 5 if window is None else window
+    polyorder = 2 if polyorder is None else polyorder
+    order = 5 if order is None else order
+    alpha = 0.3 if alpha is None else alpha
     if method in ("mean", "median", "savgol") and (int(window) != window or window < 1):
         raise AnalysisError(f"window must be a positive whole number of frames, got {window}")
     if method == "savgol" and (window % 2 == 0 or not 0 <= polyorder < window):
@@ -499,14 +525,15 @@ def clean(
     confounds: object = None,
     low_pass: float | None = None,
     high_pass: float | None = None,
-    order: int = 5,
+    order: int | None = None,
     variables: str | Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Clean each series (nilearn-style), per source and face slot, in this order.
 
     1. ``detrend``: remove the least-squares line over time (frames with a face).
     2. ``low_pass`` / ``high_pass`` (Hz; cycles per frame without time): Butterworth filter of
-       ``order``, forward and backward; both given: band-pass. Gaps are bridged while
+       ``order`` (default 5; an error without a cutoff), forward and backward; both given:
+       band-pass. Gaps are bridged while
        filtering and NaN again afterwards.
     3. ``confounds``: an array or DataFrame with one row per frame of ``ds`` (one column per
        confound); they get the same detrending and filtering, and are regressed out together
@@ -529,6 +556,11 @@ def clean(
     [-1.201, 0.24, -0.24, 1.201]
     """
     names = select(ds, variables, MEASURES)
+    if order is not None and low_pass is None and high_pass is None:
+        raise AnalysisError(
+            "clean(order=...) is the filter's order: it needs low_pass= or high_pass="
+        )
+    order = 5 if order is None else order
     extra = None if confounds is None else _confound_block(confounds, ds.sizes["frame"])
 
     def temporal(block: np.ndarray, src: Source) -> np.ndarray:
