@@ -2,9 +2,10 @@
 
 An events table is a pandas DataFrame (or a BIDS ``*_events.tsv`` file) with one row per event:
 ``onset`` and ``duration`` in seconds from the start of the video (in frames for sources
-without time), ``trial_type`` (the condition label) and, optionally, ``source``: the video the
-event belongs to. An event without a source applies to every source (the same stimulus sequence
-shown to everyone). Any other columns are carried into the epochs.
+without any time; a source where only some frames have a time stays in seconds, its missing
+times interpolated with a warning), ``trial_type`` (the condition label) and, optionally,
+``source``: the video the event belongs to. An event without a source applies to every source
+(the same stimulus sequence shown to everyone). Any other columns are carried into the epochs.
 
 Examples
 --------

@@ -212,6 +212,14 @@ def _fit_each(
     return _collect(da, regressors, results, per_regressor)
 
 
+def _patterns(masks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Group the columns of a (frames, labels) mask: (rows, label indices) per distinct column."""
+    groups: dict[bytes, list[int]] = {}
+    for k, key in enumerate(np.packbits(masks, axis=0).T):
+        groups.setdefault(key.tobytes(), []).append(k)
+    return [(masks[:, labels[0]], np.asarray(labels)) for labels in groups.values()]
+
+
 def _ols(y: np.ndarray, X: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
     """OLS of every column of ``y`` (n, m) on ``X`` (n, p) as statsmodels computes it.
 
@@ -306,12 +314,10 @@ def regress(
     for f in range(n_face):
         masks = design_ok[:, None] & np.isfinite(y[:, f])
         results["n"][f] = masks.sum(axis=0)
-        patterns, which = np.unique(masks.T, axis=0, return_inverse=True)
-        for g, rows in enumerate(patterns):
-            labels = np.flatnonzero(which.ravel() == g)
+        for rows, labels in _patterns(masks):
             if rows.sum() <= p:
                 continue
-            out, rank = _ols(y[rows][:, f, labels], X[rows])
+            out, rank = _ols(y[rows, f][:, labels], X[rows])
             if rank < p:
                 deficient.append(rank)
             for name in ("beta", "se", "t", "p"):
