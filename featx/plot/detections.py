@@ -29,7 +29,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrow, Rectangle
 
-from featx import media
+from featx.analysis._core import check_dataset
 from featx.plot.face import FACE_LINES, _asset
 from featx.plot.timeseries import _at_frame, _present_slots, face_colors, plot_bars
 
@@ -83,6 +83,8 @@ def _frame_image(ds: xr.Dataset, frame: int) -> tuple[np.ndarray | None, str]:
 
 def _read_picture(source: str, index: int) -> tuple[np.ndarray | None, str]:
     """One frame of a file, or None and why it cannot be read."""
+    from featx import media  # on first use: importing featx.plot loads no video reader
+
     try:
         return media.read_frame(source, index), ""
     except (media.MediaError, ValueError, IndexError) as e:
@@ -298,8 +300,7 @@ def plot_detections(
     """
     if points not in ("auto", "landmarks", "mesh", "none"):
         raise ValueError(f"points must be 'auto', 'landmarks', 'mesh' or 'none', got {points!r}")
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
+    check_dataset(ds)
     drawable = [n for n in (*_POINT_VARS, *_BAR_VARS) if n in ds]
     if not drawable:
         raise ValueError(
