@@ -31,7 +31,7 @@ from matplotlib.patches import FancyArrow, Rectangle
 
 from featx.analysis._core import check_dataset
 from featx.plot.face import FACE_LINES, _asset
-from featx.plot.timeseries import _at_frame, _present_slots, face_colors, plot_bars
+from featx.plot.timeseries import _at_frame, _legend_size, _present_slots, face_colors, plot_bars
 
 __all__ = ["draw_frame", "head_pose_axes", "plot_detections"]
 
@@ -317,7 +317,8 @@ def plot_detections(
 
     picture, reason = _frame_image(ds, frame) if image else (None, "image=False")
     aspect = picture.shape[1] / picture.shape[0] if picture is not None else 1.0
-    widths = [4.2 * float(np.clip(aspect, 0.6, 2.5))] + [2.8] * len(bar_vars)
+    legend = _legend_size([f"face {s}" for s in slots])[0] if len(slots) > 1 else 0.0
+    widths = [4.2 * float(np.clip(aspect, 0.6, 2.5))] + [2.8 + legend] * len(bar_vars)
     fig, axes = plt.subplots(
         1, len(widths), figsize=(sum(widths), 4.5), squeeze=False,
         gridspec_kw={"width_ratios": widths}, layout="constrained",
