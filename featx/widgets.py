@@ -38,7 +38,14 @@ from matplotlib.patches import Rectangle
 
 from featx import schema
 from featx.plot.detections import _POINT_VARS, _read_picture, draw_frame
-from featx.plot.timeseries import _present_slots, _x_axis, plot_aus, plot_bars, plot_emotions
+from featx.plot.timeseries import (
+    _present_slots,
+    _x_axis,
+    legend_outside,
+    plot_aus,
+    plot_bars,
+    plot_emotions,
+)
 
 try:
     import ipywidgets as widgets
@@ -328,9 +335,7 @@ class Viewer(widgets.VBox):
         axes = fig.subplots(len(self._series_names), 1, squeeze=False, sharex=True)[:, 0]
         for ax, name in zip(axes, self._series_names, strict=True):
             _SERIES[name](self.ds, faces=[face], source=self.source.value, ax=ax)
-            labels = len(ax.get_lines())
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="x-small",
-                      ncols=int(np.ceil(labels / 8)))  # fmt: skip
+            legend_outside(ax, max_rows=8, fontsize="x-small")  # 8 rows fit a 2.2 in panel
             cursor = ax.axvline(np.nan, color="0.15", linewidth=1.2, gid="cursor", animated=True)
             self._cursors.append(cursor)
         fig.canvas.draw()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,6 +19,7 @@ from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 
 import featx  # noqa: E402, F401  (registers ds.feat)
 from featx import schema  # noqa: E402
+from featx.analysis import AnalysisError  # noqa: E402
 from featx.plot import plot_detections  # noqa: E402
 from featx.plot.detections import head_pose_axes  # noqa: E402
 from featx.plot.face import FACE_LINES, predict_landmarks  # noqa: E402
@@ -228,3 +233,20 @@ def test_many_faces_with_detector_keypoints(image_path):
     assert len(dots) == 5
     np.testing.assert_allclose(dots[3].get_offsets(), keypoints[3])
     assert [t.get_text() for t in img_ax.texts] == [f"face {k}" for k in range(5)]
+
+
+@pytest.mark.parametrize("module", ["featx.media", "featx.hub"])
+def test_importing_featx_plot_loads_no_video_reader_or_model_hub(module):
+    # A fresh interpreter: which featx modules does `import featx.plot` pull in?
+    code = "import sys, featx.plot; print(sorted(m for m in sys.modules if m.startswith('featx')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = ast.literal_eval(out.stdout.strip())
+    assert module not in loaded, f"import featx.plot imported {module}: {loaded}"
+
+
+def test_plot_detections_checks_the_dataset_as_the_analyses_do():
+    ds = schema.from_frames([_faces(1)], ["x.png"], [0], [0.0], var_attrs=ATTRS)
+    with pytest.raises(TypeError, match="xarray.Dataset"):
+        plot_detections(ds["aus"], 0)
+    with pytest.raises(AnalysisError, match="source_frame"):
+        plot_detections(ds.drop_vars("source_frame"), 0)

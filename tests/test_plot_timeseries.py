@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -17,7 +19,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import featx  # noqa: E402, F401  (registers ds.feat)
-from featx import schema  # noqa: E402
+from featx import analysis, schema  # noqa: E402
+from featx.analysis import AnalysisError, EventsError  # noqa: E402
 from featx.plot import plot_aus, plot_bars, plot_emotions, plot_epochs  # noqa: E402
 from featx.plot.timeseries import face_colors  # noqa: E402
 
@@ -180,9 +183,129 @@ def test_smoothing_is_a_centred_rolling_mean_that_keeps_gaps():
     fig = plot_aus(ds, "AU12", smooth=3)
     raw = pd.Series(ds["aus"].sel(face=0, au="AU12").values)
     expected = raw.rolling(3, center=True, min_periods=1).mean().where(raw.notna())
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), expected.to_numpy())
+    # Beside the gap (frame 3) analysis.smooth bridges it, as every analysis does; elsewhere the
+    # line is the plain centred mean.
+    away = np.abs(np.arange(12) - 3) > 1
+    drawn = fig.axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(drawn[away], expected.to_numpy()[away])
+    np.testing.assert_allclose(drawn, analysis.smooth(ds, window=3)["aus"].sel(face=0, au="AU12"))
+    assert np.isnan(drawn[3])
     with pytest.raises(ValueError, match="smooth"):
         plot_aus(ds, smooth=0)
+
+
+def test_smooth_draws_exactly_analysis_smooth_per_source_in_time_order():
+    # Two sources; b's rows are stored out of time order, and a has a frame without a face.
+    order_b = [3, 0, 5, 1, 4, 2]
+    ds = make_ds(source=["a.mp4"] * 6 + ["b.mp4"] * 6, empty=(4,))
+    ds = ds.assign_coords(
+        source_frame=("frame", [*range(6), *order_b]),
+        time=("frame", [*(np.arange(6) / 10), *(np.array(order_b) / 10)]),
+    )
+    smoothed = analysis.smooth(ds, window=3)
+    fig = plot_aus(ds, ["AU01", "AU12"], smooth=3)  # both sources, on the running frame number
+    for face, ax in enumerate(fig.axes):
+        for line in ax.lines:
+            expected = smoothed["aus"].sel(face=face, au=line.get_label()).values
+            np.testing.assert_array_equal(line.get_xdata(), ds["frame"].values)
+            np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-12)
+    # A rolling mean over the rows as stored (the old plot smoothing) is not what is drawn.
+    stored = ds["aus"].sel(face=0, au="AU12").to_pandas().rolling(3, center=True, min_periods=1)
+    assert not np.allclose(stored.mean().to_numpy()[6:], fig.axes[0].lines[1].get_ydata()[6:])
+
+    ax = plot_aus(ds, "AU12", source="b.mp4", smooth=3).axes[0]
+    b = smoothed.isel(frame=slice(6, 12))
+    by_time = np.argsort(b["time"].values)
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), b["time"].values[by_time])
+    expected = b["aus"].sel(face=0, au="AU12").values[by_time]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), expected, rtol=0, atol=1e-12)
+
+
+def test_events_and_the_dataset_are_checked_as_the_analyses_check_them(tmp_path):
+    ds = make_ds()
+    events = pd.DataFrame({"onset": [0.2], "duration": [0.1], "trial_type": ["a"]})
+    with pytest.raises(EventsError, match="negative duration"):
+        plot_aus(ds, events=events.assign(duration=-0.1))
+    with pytest.raises(EventsError, match="not in the Dataset"):
+        plot_aus(ds, events=events.assign(source="other.mp4"))
+    path = tmp_path / "sub-01_events.tsv"
+    events.to_csv(path, sep="\t", index=False)
+    (span,) = [p for p in plot_aus(ds, "AU12", faces=[0], events=path).axes[0].patches]
+    assert span.get_gid() == "event:a"
+    with pytest.raises(TypeError, match="xarray.Dataset"):
+        plot_aus(ds["aus"])
+    with pytest.raises(AnalysisError, match="time"):
+        plot_aus(ds.drop_vars("time"))
+
+
+def _many_labels(n: int, n_faces: int = 1) -> xr.Dataset:
+    labels = tuple(f"AU{k:02d}" for k in range(n))
+    rng = np.random.default_rng(n)
+    frames = [{"aus": rng.uniform(0, 1, (n_faces, n))} for _ in range(20)]
+    return schema.from_frames(
+        frames, ["a.mp4"] * 20, range(20), np.arange(20) / 10, labels={"au": labels},
+        var_attrs={"aus": {"kind": "probability"}},
+    )  # fmt: skip
+
+
+def _inside(inner, outer, tol: float = 0.5) -> bool:
+    return (
+        inner.x0 >= outer.x0 - tol and inner.y0 >= outer.y0 - tol
+        and inner.x1 <= outer.x1 + tol and inner.y1 <= outer.y1 + tol
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [3, 17, 52])
+def test_the_default_figure_is_readable_for_any_number_of_labels(n, tmp_path):
+    events = pd.DataFrame({"onset": [0.5], "duration": [0.4], "trial_type": ["joke"]})
+    fig = plot_aus(_many_labels(n, n_faces=2), events=events)
+    path = tmp_path / "aus.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "constrained_layout not applied"
+        fig.savefig(path)
+    legend = fig.axes[0].get_legend()
+    assert len(legend.get_texts()) == n + 1
+    for ax in fig.axes:
+        box = ax.get_window_extent()
+        assert box.height / fig.dpi > 1.5 and box.width / fig.dpi > 6.0  # inches
+    extent = legend.get_window_extent()
+    assert _inside(extent, fig.bbox)
+    for k in range(2):
+        assert extent.x0 > fig.axes[k].get_window_extent().x1  # beside the axes, not over them
+        assert not _inside(extent, fig.axes[1 - k].get_window_extent())
+    # The saved file is the whole figure, and the legend's region of it holds the legend.
+    saved = plt.imread(path)
+    np.testing.assert_allclose(saved.shape[:2], (fig.bbox.height, fig.bbox.width), atol=1)
+    rows = slice(int(saved.shape[0] - extent.y1), int(saved.shape[0] - extent.y0))
+    crop = saved[rows, int(extent.x0) : int(extent.x1), :3]
+    assert (crop.min(axis=2) < 0.3).mean() > 0.01  # label text
+    first = legend.get_lines()[0].get_color()
+    close = np.abs(crop - np.asarray(matplotlib.colors.to_rgb(first))).max(axis=2) < 0.1
+    assert close.any()  # the first entry's line
+    assert np.isclose(fig.bbox_inches.height, fig.get_size_inches()[1])
+    # bbox_inches="tight" keeps it as well (nothing of the figure lies outside it).
+    fig.savefig(tmp_path / "tight.png", bbox_inches="tight")
+    tight = plt.imread(tmp_path / "tight.png")
+    assert tight.shape[0] >= saved.shape[0] - 4 and tight.shape[1] >= extent.x1 - extent.x0
+
+
+@pytest.mark.parametrize("n", [3, 17, 52])
+def test_a_heatmap_grows_a_row_per_label(n):
+    fig = plot_aus(_many_labels(n), kind="heatmap")
+    fig.canvas.draw()
+    box = fig.axes[0].get_window_extent()
+    assert box.height / fig.dpi / n > 0.12 and box.height / fig.dpi > 2.0  # inches per row
+
+
+def test_bars_of_several_faces_keep_their_legend_beside_the_axes():
+    ax = plot_bars(_many_labels(52, n_faces=3), 0)
+    fig = ax.figure
+    fig.canvas.draw()
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["face 0", "face 1", "face 2"]
+    assert _inside(legend.get_window_extent(), fig.bbox)
+    assert legend.get_window_extent().x0 > ax.get_window_extent().x1
+    assert ax.get_window_extent().height / fig.dpi / 52 > 0.15
 
 
 def test_heatmap_has_one_row_per_label_and_masks_missing_frames():

@@ -3,7 +3,10 @@
 Time series (:mod:`featx.plot.timeseries`), detections over the video frame
 (:mod:`featx.plot.detections`) and faces rendered from values (:mod:`featx.plot.face`). Every
 function works on any valid Dataset, from a detector or a reader; none selects a matplotlib
-backend.
+backend. The plots draw what the :mod:`featx.analysis` functions compute (``smooth=k`` is
+:func:`featx.analysis.smooth`) and check their input with the same checks. Importing
+``featx.plot`` loads neither the model hub nor the video reader: a function that needs one
+imports it on first use.
 
 Examples
 --------

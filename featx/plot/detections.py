@@ -29,9 +29,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrow, Rectangle
 
-from featx import media
+from featx.analysis._core import check_dataset
 from featx.plot.face import FACE_LINES, _asset
-from featx.plot.timeseries import _at_frame, _present_slots, face_colors, plot_bars
+from featx.plot.timeseries import _at_frame, _legend_size, _present_slots, face_colors, plot_bars
 
 __all__ = ["draw_frame", "head_pose_axes", "plot_detections"]
 
@@ -83,6 +83,8 @@ def _frame_image(ds: xr.Dataset, frame: int) -> tuple[np.ndarray | None, str]:
 
 def _read_picture(source: str, index: int) -> tuple[np.ndarray | None, str]:
     """One frame of a file, or None and why it cannot be read."""
+    from featx import media  # on first use: importing featx.plot loads no video reader
+
     try:
         return media.read_frame(source, index), ""
     except (media.MediaError, ValueError, IndexError) as e:
@@ -298,8 +300,7 @@ def plot_detections(
     """
     if points not in ("auto", "landmarks", "mesh", "none"):
         raise ValueError(f"points must be 'auto', 'landmarks', 'mesh' or 'none', got {points!r}")
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
+    check_dataset(ds)
     drawable = [n for n in (*_POINT_VARS, *_BAR_VARS) if n in ds]
     if not drawable:
         raise ValueError(
@@ -316,7 +317,8 @@ def plot_detections(
 
     picture, reason = _frame_image(ds, frame) if image else (None, "image=False")
     aspect = picture.shape[1] / picture.shape[0] if picture is not None else 1.0
-    widths = [4.2 * float(np.clip(aspect, 0.6, 2.5))] + [2.8] * len(bar_vars)
+    legend = _legend_size([f"face {s}" for s in slots])[0] if len(slots) > 1 else 0.0
+    widths = [4.2 * float(np.clip(aspect, 0.6, 2.5))] + [2.8 + legend] * len(bar_vars)
     fig, axes = plt.subplots(
         1, len(widths), figsize=(sum(widths), 4.5), squeeze=False,
         gridspec_kw={"width_ratios": widths}, layout="constrained",

@@ -1,10 +1,16 @@
 """AU and emotion time series: lines or heatmaps per face, bars for one frame, epoch averages.
 
-The x axis is ``time`` (seconds) when every plotted frame has one, else the frame index in the
-file (one source) or the running ``frame`` number (several sources). Frames without a face are
-NaN and show as gaps. Stimulus events come as a BIDS-style events table, the same DataFrame the
-analysis functions take: ``onset`` and ``duration`` in x-axis units, ``trial_type``, and an
-optional ``source`` column (rows without one apply to every source).
+The x axis of one source is the axis every :mod:`featx.analysis` function uses for it
+(:func:`featx.analysis._core.sources`): ``time`` (seconds) when the source has one, else the
+frame index in the file; several sources share the running ``frame`` number. Frames without a
+face are NaN and show as gaps. Stimulus events come as a BIDS-style events table, checked by
+:func:`featx.analysis.check_events`: ``onset`` and ``duration`` in x-axis units,
+``trial_type``, and an optional ``source`` column (rows without one apply to every source).
+``smooth=k`` draws exactly ``featx.analysis.smooth(ds, window=k)``.
+
+A default figure stays readable for any number of labels: its size follows the label count,
+and the legend sits right of the axes, in as many columns as it needs, inside the figure (so
+``savefig`` keeps it).
 
 Examples
 --------
@@ -21,6 +27,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from os import PathLike
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -30,9 +37,15 @@ import seaborn as sns
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.legend import Legend
 from scipy import stats
 
-__all__ = ["face_colors", "plot_aus", "plot_bars", "plot_emotions", "plot_epochs"]
+from featx.analysis import smooth as analysis_smooth
+from featx.analysis._core import AnalysisError, check_dataset, sources
+from featx.analysis.events import check_events
+
+__all__ = ["face_colors", "legend_outside", "plot_aus", "plot_bars", "plot_emotions", "plot_epochs"]
 
 #: The label dimension of each per-face variable that has one.
 LABEL_DIMS = {
@@ -44,6 +57,12 @@ LABEL_DIMS = {
     "gaze": "gaze_angle",
 }
 _UNIT_RANGE = ("aus", "emotions", "blendshapes")  # variables on a 0..1 scale
+#: Most entries in one column of a legend beside a default figure's axes.
+LEGEND_ROWS = 12
+_LEGEND_FONT = "small"
+_PANEL_WIDTH = 8.2  # inches of a time-series panel, legend not included
+_LINE_HEIGHT = 2.8  # inches of a line panel with a short legend
+_HEATMAP_ROW = 0.16  # inches per label row of a heatmap
 
 
 def face_colors(n: int) -> list[tuple[float, float, float]]:
@@ -63,7 +82,7 @@ def _colors(keys: Sequence[str], palette: str) -> dict[str, tuple[float, float, 
 
 def _variable(ds: xr.Dataset, variable: str, labels: str | Sequence[str] | None) -> xr.DataArray:
     if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
+        raise TypeError(f"expected an xarray.Dataset, got {type(ds).__name__}")
     if variable not in ds.data_vars:
         raise ValueError(
             f"the Dataset has no {variable!r} variable to plot; it has {list(ds.data_vars)}"
@@ -86,9 +105,14 @@ def _ylabel(da: xr.DataArray) -> str:
 
 
 def _x_axis(ds: xr.Dataset, x: str | None) -> tuple[np.ndarray, str]:
-    """x values for every frame of ``ds`` and the axis label."""
-    single = len(set(ds["source"].values.tolist())) <= 1
-    timed = ds.sizes["frame"] > 0 and bool(np.isfinite(ds["time"].values).all())
+    """x values for every frame of ``ds`` and the axis label.
+
+    One source is drawn along the axis the analysis functions use for it (its time in seconds,
+    or its frame index in the file when it has no time); several share the running frame number.
+    """
+    groups = sources(ds)
+    single = len(groups) <= 1
+    timed = bool(groups) and all(src.unit == "s" for src in groups)
     if x is None:
         x = "time" if timed and single else "frame"
     if x == "time":
@@ -98,7 +122,9 @@ def _x_axis(ds: xr.Dataset, x: str | None) -> tuple[np.ndarray, str]:
             raise ValueError(
                 "several sources share the time axis; pass source=... to plot one, or x='frame'"
             )
-        return ds["time"].values, "time (s)"
+        xs = np.empty(ds.sizes["frame"])
+        xs[groups[0].index] = groups[0].axis
+        return xs, "time (s)"
     if x == "frame":
         if single:
             return ds["source_frame"].values, "frame"
@@ -140,37 +166,75 @@ def _panels(
     raise ValueError(f"by must be 'face' or 'identity', got {by!r}")
 
 
-def _smooth(da: xr.DataArray, window: int | None) -> xr.DataArray:
-    """Centred rolling mean over ``window`` frames; frames without a face stay empty."""
+def _smooth(ds: xr.Dataset, variable: str, window: int | None) -> xr.Dataset:
+    """``ds`` with ``variable`` smoothed by :func:`featx.analysis.smooth` (``window`` frames)."""
     if window is None:
-        return da
-    if int(window) < 1:
-        raise ValueError(f"smooth must be a window of at least 1 frame, got {window}")
-    rolled = da.rolling(frame=int(window), center=True, min_periods=1).mean()
-    return rolled.where(da.notnull())
+        return ds
+    try:
+        return analysis_smooth(ds, "mean", window=window, variables=variable)
+    except AnalysisError as err:
+        raise AnalysisError(f"smooth={window!r}: {err}") from err
 
 
-def _events(events: pd.DataFrame, ds: xr.Dataset) -> pd.DataFrame:
-    """The rows of a BIDS-style events table that apply to the (single) plotted source."""
-    if not isinstance(events, pd.DataFrame):
-        raise TypeError(f"events must be a pandas DataFrame, got {type(events).__name__}")
-    missing = [c for c in ("onset", "duration", "trial_type") if c not in events.columns]
-    if missing:
-        raise ValueError(
-            f"the events table lacks column(s) {missing}; it needs onset, duration and "
-            f"trial_type; it has {list(events.columns)}"
-        )
-    table = events.copy()
-    for column in ("onset", "duration"):
-        table[column] = pd.to_numeric(table[column], errors="coerce")
-        if not np.isfinite(table[column].to_numpy(float)).all():
-            raise ValueError(f"the events table has a {column} that is not a finite number")
-    names = set(ds["source"].values.astype(str).tolist())
+def _events(
+    events: pd.DataFrame | str | PathLike, ds: xr.Dataset, shown: xr.Dataset
+) -> pd.DataFrame:
+    """The rows of a checked events table that apply to the plotted frames ``shown`` of ``ds``."""
+    table = check_events(events, ds)
     if "source" in table.columns:
+        names = set(shown["source"].values.astype(str).tolist())
         if len(names) > 1:
             raise ValueError("events name sources: pass source=... to plot one with its events")
         table = table[table["source"].isna() | table["source"].astype(str).isin(names)]
     return table
+
+
+def _legend_columns(n: int, max_rows: int = LEGEND_ROWS) -> int:
+    return max(1, int(np.ceil(n / max_rows)))
+
+
+def _legend_size(texts: Sequence[str], max_rows: int = LEGEND_ROWS) -> tuple[float, float]:
+    """Estimated (width, height) in inches of the legend :func:`legend_outside` draws."""
+    if not texts:
+        return 0.0, 0.0
+    points = FontProperties(size=_LEGEND_FONT).get_size_in_points()
+    cols = _legend_columns(len(texts), max_rows)
+    rows = int(np.ceil(len(texts) / cols))
+    longest = max(len(t) for t in texts)
+    # Per column a handle (2 em), a pad (0.8 em) and the label (~0.6 em a character); 2 em
+    # between columns, 1 em of border; 0.1 in from the axes.
+    width = (cols * (2.8 + 0.6 * longest) + 2.0 * (cols - 1) + 1.0) * points / 72 + 0.1
+    height = (rows * 1.5 + 1.0) * points / 72
+    return width, height
+
+
+def legend_outside(
+    ax: Axes,
+    handles: Sequence[Any] | None = None,
+    texts: Sequence[str] | None = None,
+    max_rows: int = LEGEND_ROWS,
+    **kwargs: Any,
+) -> Legend:
+    """A legend right of ``ax``, top-aligned, in columns of at most ``max_rows`` entries.
+
+    Under constrained layout the figure makes room for it, so it is drawn and saved in full.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots(layout="constrained")
+    >>> for k in range(30):
+    ...     _ = ax.plot([0, 1], [k, k], label=f"AU{k:02d}")
+    >>> legend_outside(ax)._ncols
+    3
+    >>> plt.close(fig)
+    """
+    if handles is None or texts is None:
+        handles, texts = ax.get_legend_handles_labels()
+    options = {"fontsize": _LEGEND_FONT, **kwargs}
+    return ax.legend(
+        handles, texts, loc="upper left", bbox_to_anchor=(1.01, 1),
+        ncols=_legend_columns(len(texts), max_rows), **options,
+    )  # fmt: skip
 
 
 def _shade(ax: Axes, events: pd.DataFrame, palette: dict[str, Any], outline: bool) -> None:
@@ -220,26 +284,27 @@ def _series(
     faces: Sequence[int] | None,
     source: str | None,
     x: str | None,
-    events: pd.DataFrame | None,
+    events: pd.DataFrame | str | PathLike | None,
     smooth: int | None,
     ax: Axes | None,
     cmap: str,
 ) -> Figure:
-    ds = _one_source(ds, source)
-    da = _smooth(_variable(ds, variable, labels), smooth)
+    shown = _one_source(check_dataset(ds), source)
+    _variable(shown, variable, labels)  # a clear error before smoothing
+    da = _variable(_smooth(shown, variable, smooth), variable, labels)
     dim = LABEL_DIMS[variable]
-    xs, xlabel = _x_axis(ds, x)
+    xs, xlabel = _x_axis(shown, x)
     order = np.argsort(xs, kind="stable")
     xs = xs[order]
-    panels = _panels(ds, da.isel(frame=order), by, faces)
-    table = None if events is None else _events(events, ds)
+    panels = _panels(shown, da.isel(frame=order), by, faces)
+    table = None if events is None else _events(events, ds, shown)
     if kind not in ("line", "heatmap"):
         raise ValueError(f"kind must be 'line' or 'heatmap', got {kind!r}")
 
-    fig, axes = _grid(len(panels), 1, ax, (9.0, 2.8 if kind == "line" else 3.2), sharex=True)
     names = [str(v) for v in da[dim].values]
-    colors = _colors(names, "husl" if len(names) > 10 else "tab10")
     trial_types = [] if table is None else list(dict.fromkeys(table["trial_type"].astype(str)))
+    fig, axes = _grid(len(panels), 1, ax, _series_size(kind, names, trial_types), sharex=True)
+    colors = _colors(names, "husl" if len(names) > 10 else "tab10")
     event_colors = _colors(trial_types, "Set2")
     unit = variable in _UNIT_RANGE
     mesh = None
@@ -274,10 +339,19 @@ def _series(
         )
         texts.append(k)
     if handles:
-        axes[0].legend(handles, texts, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        legend_outside(axes[0], handles, texts)
     if mesh is not None:
         fig.colorbar(mesh, ax=axes, label=_ylabel(da))
     return fig
+
+
+def _series_size(kind: str, names: list[str], trial_types: list[str]) -> tuple[float, float]:
+    """(width, height) in inches of one time-series panel, legend and colour bar included."""
+    if kind == "line":
+        width, height = _legend_size([*names, *trial_types])
+        return _PANEL_WIDTH + width, max(_LINE_HEIGHT, height + 1.0)
+    width, _ = _legend_size(trial_types)
+    return _PANEL_WIDTH + 0.8 + width, max(3.2, _HEATMAP_ROW * len(names) + 0.9)
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -299,12 +373,16 @@ def plot_aus(
     faces: Sequence[int] | None = None,
     source: str | None = None,
     x: str | None = None,
-    events: pd.DataFrame | None = None,
+    events: pd.DataFrame | str | PathLike | None = None,
     smooth: int | None = None,
     ax: Axes | None = None,
     cmap: str = "viridis",
 ) -> Figure:
     """Action units over time: one line (or heatmap row) per AU, one panel per face or person.
+
+    A new figure is sized from the number of AUs (and trial types): line panels keep their
+    height and get a legend right of the axes in columns of at most :data:`LEGEND_ROWS`;
+    heatmap panels grow a row per AU. The legend lies inside the figure, so ``savefig`` keeps it.
 
     Parameters
     ----------
@@ -326,10 +404,12 @@ def plot_aus(
     x
         ``"time"``, ``"frame"`` or None (time when every frame has one and there is one source).
     events
-        BIDS-style events table (``onset``, ``duration``, ``trial_type``, optional ``source``):
+        BIDS-style events table (``onset``, ``duration``, ``trial_type``, optional ``source``)
+        or the path of a BIDS ``*_events.tsv``, checked by :func:`featx.analysis.check_events`:
         each event is shaded, one colour per trial type.
     smooth
-        Centred rolling mean over this many frames (gaps stay gaps).
+        Draw ``featx.analysis.smooth(ds, window=smooth)``: a centred rolling mean over this many
+        frames, per source in axis order, gaps bridged for the mean and left empty.
     ax
         Axes to draw into when the plot has exactly one panel.
     cmap
@@ -360,7 +440,7 @@ def plot_emotions(
     faces: Sequence[int] | None = None,
     source: str | None = None,
     x: str | None = None,
-    events: pd.DataFrame | None = None,
+    events: pd.DataFrame | str | PathLike | None = None,
     smooth: int | None = None,
     ax: Axes | None = None,
     cmap: str = "viridis",
@@ -394,6 +474,8 @@ def plot_bars(
 ) -> Axes:
     """Values of one frame as horizontal bars, one colour per face (grouped when several).
 
+    Several faces get a legend beside the axes; a new figure is sized for it and the labels.
+
     Parameters
     ----------
     ds
@@ -421,12 +503,16 @@ def plot_bars(
         raise ValueError(
             f"plot_bars shows aus, au_intensity, emotions or blendshapes, not {variable!r}"
         )
-    da = _at_frame(_variable(ds, variable, labels), frame)
+    da = _at_frame(_variable(check_dataset(ds), variable, labels), frame)
     dim = LABEL_DIMS[variable]
     slots = _present_slots(da, faces)
     names = [str(v) for v in da[dim].values]
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 0.22 * len(names) + 1.2), layout="constrained")
+        texts = [f"face {slot}" for slot in slots] if len(slots) > 1 else []
+        width, height = _legend_size(texts)
+        _, ax = plt.subplots(
+            figsize=(4 + width, max(0.22 * len(names) + 1.2, height + 0.5)), layout="constrained"
+        )
     colors = face_colors(ds.sizes["face"])
     height = 0.8 / max(len(slots), 1)
     y = np.arange(len(names))
@@ -447,7 +533,7 @@ def plot_bars(
     ax.set_xlabel(_ylabel(da))
     ax.set_title(f"{variable}, frame {frame}")
     if len(slots) > 1:
-        ax.legend(fontsize="small")
+        legend_outside(ax)
     return ax
 
 
