@@ -864,6 +864,15 @@ def test_to_tidy_variables_and_accessor(small_ds):
         io.to_tidy(small_ds, variables=["gaze"])
 
 
+def test_to_tidy_takes_a_single_name(small_ds):
+    """One name is one variable, not its letters (this raised KeyError: 'h')."""
+    tidy = io.to_tidy(small_ds, variables=["head_pose"])
+    pd.testing.assert_frame_equal(io.to_tidy(small_ds, "head_pose"), tidy)
+    pd.testing.assert_frame_equal(small_ds.feat.to_tidy("head_pose"), tidy)
+    with pytest.raises(KeyError, match="'gaze' is not in the Dataset"):
+        small_ds.feat.to_tidy("gaze")
+
+
 def test_to_tidy_of_readers_output(tmp_path):
     """iMotions' design columns become columns; Affectiva's extra measures become measures."""
     rng = np.random.default_rng(13)
