@@ -44,11 +44,11 @@ FACET_EMOTIONS = {
 FACE_RECT = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight")
 POSE = ("Pitch", "Roll", "Yaw")
 #: Columns describing the experiment, kept as coordinates along ``frame``.
-DESIGN = ("StimulusName", "SlideType", "EventSource", "Annotation")
+DESIGN_COLUMNS = ("StimulusName", "SlideType", "EventSource", "Annotation")
 TIME = ("MediaTime", "Timestamp")  # milliseconds; the first present gives ``time``
 EVIDENCE_RULE = "p = 1 / (1 + 10**-e), e = FACET log10 evidence"
 _AU = re.compile(r"AU(\d{1,2})")
-_KNOWN = {*FACET_EMOTIONS, *FACE_RECT, *POSE, *DESIGN, *TIME, "FrameNo"}
+_KNOWN = {*FACET_EMOTIONS, *FACE_RECT, *POSE, *DESIGN_COLUMNS, *TIME, "FrameNo"}
 
 
 def facet_name(header: str) -> str:
@@ -280,5 +280,7 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
             rows_dropped=sum(dropped.values()),
             rows_dropped_why="; ".join(f"{k}: {why}" for why, k in dropped.items() if k),
         ),
-        frame_coords={name: table.strings(short[name])[keep] for name in DESIGN if name in short},
+        frame_coords={
+            name: table.strings(short[name])[keep] for name in DESIGN_COLUMNS if name in short
+        },
     )
