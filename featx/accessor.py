@@ -52,7 +52,10 @@ class PassThrough:
         return getattr(importlib.import_module(self.module), self.name)
 
     def __get__(self, accessor: Any, owner: type | None = None) -> Callable:
-        func = self.function()
+        try:
+            func = self.function()
+        except ImportError as err:  # an optional extra (ipywidgets) is missing
+            return self._unavailable(err, accessor)
 
         @functools.wraps(func)
         def method(bound, *args, **kwargs):
@@ -64,6 +67,18 @@ class PassThrough:
             f"``ds.feat.{self.name}(...)`` is ``{self.module}.{self.name}(ds, ...)``.\n\n"
             f"{inspect.cleandoc(func.__doc__ or '')}"
         )
+        return method if accessor is None else types.MethodType(method, accessor)
+
+    def _unavailable(self, err: ImportError, accessor: Any) -> Callable:
+        """A method that raises ``err`` when called, so looking it up (``dir``, ``hasattr``,
+        tab completion) still works without the optional extra it needs."""
+
+        def method(bound, *args, **kwargs):
+            raise ImportError(str(err)) from err
+
+        method.__name__ = self.name
+        method.__qualname__ = f"FeatAccessor.{self.name}"
+        method.__doc__ = f"``{self.module}.{self.name}`` is not available: {err}"
         return method if accessor is None else types.MethodType(method, accessor)
 
 

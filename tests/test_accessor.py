@@ -190,3 +190,14 @@ def test_import_featx_loads_no_analysis_or_plot_until_a_method_is_used():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split("\n")
     assert out[:2] == ["[]", "True"]
+
+
+def test_a_method_whose_extra_is_missing_still_looks_up(monkeypatch):
+    """Without ipywidgets, ds.feat.view exists (dir, hasattr, help) and says what to install."""
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    monkeypatch.delitem(sys.modules, "featx.widgets", raising=False)
+    ds = make()
+    assert hasattr(ds.feat, "view") and "view" in dir(ds.feat)
+    assert "pip install 'featx[widgets]'" in ds.feat.view.__doc__
+    with pytest.raises(ImportError, match=r"pip install 'featx\[widgets\]'"):
+        ds.feat.view()
