@@ -1,26 +1,95 @@
 """``ds.feat``: a stateless table of one-line pass-throughs to featx's plain functions.
 
 The accessor keeps no state and never writes into the Dataset (xarray rebuilds accessors
-freely). Every method calls a function that also exists on its own; that function is the
-single source of truth.
+freely). Each method calls a function that also exists on its own, with the Dataset as its
+first argument: ``ds.feat.regress(design)`` is ``featx.analysis.regress(ds, design)``. That
+function is the single source of truth: the method shows its signature (less the Dataset) and
+its docstring, so ``help(ds.feat.regress)`` and Jupyter's shift-tab list the parameters. The
+function's module is imported when the method is first looked up, so ``import featx`` stays
+fast.
 
 Examples
 --------
+>>> import inspect
 >>> import featx, numpy as np
 >>> ds = featx.schema.from_frames([{"face_score": np.array([0.9])}], ["a.png"], [0], [np.nan])
 >>> ds.feat.validate()
+>>> str(inspect.signature(ds.feat.to_tidy))
+"(variables: 'str | Sequence[str] | None' = None) -> 'pd.DataFrame'"
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import json
+import types
+from collections.abc import Callable
+from typing import Any
 
 import xarray as xr
 
 
+class PassThrough:
+    """A ``ds.feat`` method: ``module.<name>`` called with the accessor's Dataset first.
+
+    Looked up on an accessor it is a bound method carrying the function's name, docstring and
+    signature (the Dataset parameter dropped, as for any bound method); looked up on the class
+    it is that method unbound. Nothing is cached: each lookup reads the function from its
+    module, so the accessor holds no state.
+    """
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def function(self) -> Callable:
+        """The function this method calls."""
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __get__(self, accessor: Any, owner: type | None = None) -> Callable:
+        try:
+            func = self.function()
+        except ImportError as err:  # an optional extra (ipywidgets) is missing
+            return self._unavailable(err, accessor)
+
+        @functools.wraps(func)
+        def method(bound, *args, **kwargs):
+            return func(bound._ds, *args, **kwargs)
+
+        method.__signature__ = inspect.signature(func)  # bound: the Dataset parameter drops
+        method.__qualname__ = f"FeatAccessor.{self.name}"
+        method.__doc__ = (
+            f"``ds.feat.{self.name}(...)`` is ``{self.module}.{self.name}(ds, ...)``.\n\n"
+            f"{inspect.cleandoc(func.__doc__ or '')}"
+        )
+        return method if accessor is None else types.MethodType(method, accessor)
+
+    def _unavailable(self, err: ImportError, accessor: Any) -> Callable:
+        """A method that raises ``err`` when called, so looking it up (``dir``, ``hasattr``,
+        tab completion) still works without the optional extra it needs."""
+
+        def method(bound, *args, **kwargs):
+            raise ImportError(str(err)) from err
+
+        method.__name__ = self.name
+        method.__qualname__ = f"FeatAccessor.{self.name}"
+        method.__doc__ = f"``{self.module}.{self.name}`` is not available: {err}"
+        return method if accessor is None else types.MethodType(method, accessor)
+
+
 @xr.register_dataset_accessor("feat")
 class FeatAccessor:
-    """Face-analysis methods on a featx Dataset (``ds.feat.<name>``)."""
+    """Face-analysis methods on a featx Dataset (``ds.feat.<name>``).
+
+    Each method is the function of the same name in :mod:`featx.schema`, :mod:`featx.io`,
+    :mod:`featx.analysis`, :mod:`featx.plot` or :mod:`featx.widgets`, called with this
+    Dataset as its first argument (see :class:`PassThrough`).
+    """
 
     def __init__(self, ds: xr.Dataset) -> None:
         self._ds = ds
@@ -42,200 +111,47 @@ class FeatAccessor:
             lines.append(f"  {stage + ':':<10} {name}")
         return "\n".join(lines)
 
-    def validate(self) -> None:
-        """Check the Dataset against the featx schema; see :func:`featx.schema.validate`."""
-        from featx.schema import validate
-
-        validate(self._ds)
-
-    def save(self, path, **kwargs) -> None:
-        """Write the Dataset to netCDF or zarr; see :func:`featx.io.save`."""
-        from featx.io import save
-
-        save(self._ds, path, **kwargs)
-
-    def to_fex(self, **kwargs):
-        """Py-Feat's Fex columns as a DataFrame; see :func:`featx.io.to_fex`."""
-        from featx.io import to_fex
-
-        return to_fex(self._ds, **kwargs)
-
-    def to_tidy(self, *args, **kwargs):
-        """One row per frame x face x measure, for R/SPSS; see :func:`featx.io.to_tidy`."""
-        from featx.io import to_tidy
-
-        return to_tidy(self._ds, *args, **kwargs)
-
-    def annotate(self, *args, **kwargs):
-        """Per-source study metadata as coordinates; see :func:`featx.analysis.annotate`."""
-        from featx.analysis import annotate
-
-        return annotate(self._ds, *args, **kwargs)
-
-    def smooth(self, *args, **kwargs):
-        """Smooth each series in time; see :func:`featx.analysis.smooth`."""
-        from featx.analysis import smooth
-
-        return smooth(self._ds, *args, **kwargs)
-
-    def resample(self, *args, **kwargs):
-        """Resample with explicit units; see :func:`featx.analysis.resample`."""
-        from featx.analysis import resample
-
-        return resample(self._ds, *args, **kwargs)
-
-    def baseline(self, *args, **kwargs):
-        """Express each series relative to a baseline; see :func:`featx.analysis.baseline`."""
-        from featx.analysis import baseline
-
-        return baseline(self._ds, *args, **kwargs)
-
-    def clean(self, *args, **kwargs):
-        """Detrend, filter, deconfound, z-score; see :func:`featx.analysis.clean`."""
-        from featx.analysis import clean
-
-        return clean(self._ds, *args, **kwargs)
-
-    def epochs(self, *args, **kwargs):
-        """Event-locked windows; see :func:`featx.analysis.epochs`."""
-        from featx.analysis import epochs
-
-        return epochs(self._ds, *args, **kwargs)
-
-    def design_matrix(self, *args, **kwargs):
-        """Boxcar regressors of events; see :func:`featx.analysis.design_matrix`."""
-        from featx.analysis import design_matrix
-
-        return design_matrix(self._ds, *args, **kwargs)
-
-    def regress(self, *args, **kwargs):
-        """OLS of every label of a variable on a design; see :func:`featx.analysis.regress`."""
-        from featx.analysis import regress
-
-        return regress(self._ds, *args, **kwargs)
-
-    def regress_mixed(self, *args, **kwargs):
-        """Mixed model, random intercept per group; see :func:`featx.analysis.regress_mixed`."""
-        from featx.analysis import regress_mixed
-
-        return regress_mixed(self._ds, *args, **kwargs)
-
-    def ttest_1samp(self, *args, **kwargs):
-        """One-sample t-test along a dimension; see :func:`featx.analysis.ttest_1samp`."""
-        from featx.analysis import ttest_1samp
-
-        return ttest_1samp(self._ds, *args, **kwargs)
-
-    def ttest_ind(self, *args, **kwargs):
-        """Two-sample t-test between two groups; see :func:`featx.analysis.ttest_ind`."""
-        from featx.analysis import ttest_ind
-
-        return ttest_ind(self._ds, *args, **kwargs)
-
-    def isc(self, *args, **kwargs):
-        """Inter-subject correlation between sources; see :func:`featx.analysis.isc`."""
-        from featx.analysis import isc
-
-        return isc(self._ds, *args, **kwargs)
-
-    def decompose(self, *args, **kwargs):
-        """PCA / ICA / NMF / FA of a variable's labels; see :func:`featx.analysis.decompose`."""
-        from featx.analysis import decompose
-
-        return decompose(self._ds, *args, **kwargs)
-
-    def distance(self, *args, **kwargs):
-        """Pairwise distances between observations; see :func:`featx.analysis.distance`."""
-        from featx.analysis import distance
-
-        return distance(self._ds, *args, **kwargs)
-
-    def summary(self, *args, **kwargs):
-        """Descriptive statistics per group; see :func:`featx.analysis.summary`."""
-        from featx.analysis import summary
-
-        return summary(self._ds, *args, **kwargs)
-
-    def occurrence(self, *args, **kwargs):
-        """Fraction of frames above a threshold per group; see :func:`featx.analysis.occurrence`."""
-        from featx.analysis import occurrence
-
-        return occurrence(self._ds, *args, **kwargs)
-
-    def wavelet(self, *args, **kwargs):
-        """Complex Morlet wavelet transform of each series; see :func:`featx.analysis.wavelet`."""
-        from featx.analysis import wavelet
-
-        return wavelet(self._ds, *args, **kwargs)
-
-    def multi_wavelet(self, *args, **kwargs):
-        """Wavelet transforms at a bank of frequencies; see :func:`featx.analysis.multi_wavelet`."""
-        from featx.analysis import multi_wavelet
-
-        return multi_wavelet(self._ds, *args, **kwargs)
-
-    def boft(self, *args, **kwargs):
-        """Bag of temporal features per source; see :func:`featx.analysis.boft`."""
-        from featx.analysis import boft
-
-        return boft(self._ds, *args, **kwargs)
-
-    def box_jumps(self, *args, **kwargs):
-        """Faces whose box jumps away from its source mean; see :func:`featx.analysis.box_jumps`."""
-        from featx.analysis import box_jumps
-
-        return box_jumps(self._ds, *args, **kwargs)
-
-    def quality(self, *args, **kwargs):
-        """Per-source quality figures of a detection run; see :func:`featx.analysis.quality`."""
-        from featx.analysis import quality
-
-        return quality(self._ds, *args, **kwargs)
-
-    def quality_report(self, *args, **kwargs):
-        """A plain-text quality table; see :func:`featx.analysis.quality_report`."""
-        from featx.analysis import quality_report
-
-        return quality_report(self._ds, *args, **kwargs)
-
-    def plot_aus(self, *args, **kwargs):
-        """AU time series; see :func:`featx.plot.plot_aus`."""
-        from featx.plot import plot_aus
-
-        return plot_aus(self._ds, *args, **kwargs)
-
-    def plot_emotions(self, *args, **kwargs):
-        """Emotion time series; see :func:`featx.plot.plot_emotions`."""
-        from featx.plot import plot_emotions
-
-        return plot_emotions(self._ds, *args, **kwargs)
-
-    def plot_bars(self, *args, **kwargs):
-        """One frame's values as bars; see :func:`featx.plot.plot_bars`."""
-        from featx.plot import plot_bars
-
-        return plot_bars(self._ds, *args, **kwargs)
-
-    def plot_epochs(self, *args, **kwargs):
-        """Event-locked averages of an epochs Dataset; see :func:`featx.plot.plot_epochs`."""
-        from featx.plot import plot_epochs
-
-        return plot_epochs(self._ds, *args, **kwargs)
-
-    def plot_detections(self, *args, **kwargs):
-        """One frame with its detections; see :func:`featx.plot.plot_detections`."""
-        from featx.plot import plot_detections
-
-        return plot_detections(self._ds, *args, **kwargs)
-
-    def view(self, **kwargs):
-        """An interactive viewer of frames and detections; see :func:`featx.widgets.view`."""
-        from featx.widgets import view
-
-        return view(self._ds, **kwargs)
-
-    def compare(self, other, **kwargs):
-        """This run and another side by side; see :func:`featx.widgets.compare`."""
-        from featx.widgets import compare
-
-        return compare(self._ds, other, **kwargs)
+    # the Dataset itself
+    validate = PassThrough("featx.schema")
+    # files and tables
+    save = PassThrough("featx.io")
+    to_fex = PassThrough("featx.io")
+    to_tidy = PassThrough("featx.io")
+    # analysis
+    annotate = PassThrough("featx.analysis")
+    smooth = PassThrough("featx.analysis")
+    resample = PassThrough("featx.analysis")
+    baseline = PassThrough("featx.analysis")
+    clean = PassThrough("featx.analysis")
+    epochs = PassThrough("featx.analysis")
+    design_matrix = PassThrough("featx.analysis")
+    regress = PassThrough("featx.analysis")
+    regress_mixed = PassThrough("featx.analysis")
+    ttest_1samp = PassThrough("featx.analysis")
+    ttest_ind = PassThrough("featx.analysis")
+    isc = PassThrough("featx.analysis")
+    decompose = PassThrough("featx.analysis")
+    distance = PassThrough("featx.analysis")
+    summary = PassThrough("featx.analysis")
+    occurrence = PassThrough("featx.analysis")
+    wavelet = PassThrough("featx.analysis")
+    multi_wavelet = PassThrough("featx.analysis")
+    boft = PassThrough("featx.analysis")
+    box_jumps = PassThrough("featx.analysis")
+    quality = PassThrough("featx.analysis")
+    quality_report = PassThrough("featx.analysis")
+    # plots
+    plot_aus = PassThrough("featx.plot")
+    plot_emotions = PassThrough("featx.plot")
+    plot_bars = PassThrough("featx.plot")
+    plot_epochs = PassThrough("featx.plot")
+    plot_detections = PassThrough("featx.plot")
+    # widgets
+    view = PassThrough("featx.widgets")
+    compare = PassThrough("featx.widgets")
+
+
+#: Every ``ds.feat`` method name -> the module whose function of that name it calls.
+METHODS: dict[str, str] = {
+    name: attr.module for name, attr in vars(FeatAccessor).items() if isinstance(attr, PassThrough)
+}

@@ -41,11 +41,25 @@ DETECTORS = {
 }
 
 
+def _bad_output(command: str, output: str) -> bool:
+    """Print why ``output`` cannot be written (before any work is done); True if so."""
+    from featx.io.store import engine_for
+
+    try:
+        engine_for(output)
+    except ValueError as err:
+        print(f"featx {command}: {err}", file=sys.stderr)
+        return True
+    return False
+
+
 def _detect(args: argparse.Namespace) -> int:
     import importlib
 
     from featx import io
 
+    if _bad_output("detect", args.output):
+        return 2
     module, name = DETECTORS[args.detector]
     detector = getattr(importlib.import_module(module), name)()
     ds = detector.detect(
@@ -63,6 +77,8 @@ def _detect(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from featx.demo import run_demo
 
+    if _bad_output("demo", args.output):
+        return 2
     run_demo(args.output, progress=not args.no_progress)
     return 0
 
@@ -79,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(run=_models)
     detect = commands.add_parser("detect", help="analyse images and videos into one Dataset")
     detect.add_argument("paths", nargs="+", help="images, videos or folders")
-    detect.add_argument("-o", "--output", required=True, help="netCDF (.nc) or zarr (.zarr) file")
+    detect.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="netCDF-4 (.nc, .nc4, .h5, .hdf5) or zarr (.zarr) file",
+    )
     detect.add_argument("--detector", choices=sorted(DETECTORS), default="mp",
                         help="mp: MPDetector (bundled, no download; the default); "
                         "v1: Detector; v2: Detectorv2")  # fmt: skip

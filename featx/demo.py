@@ -108,13 +108,19 @@ def run_demo(output: str | Path = "demo.nc", *, progress: bool = True) -> xr.Dat
 
     Parameters
     ----------
-    output : where to write the Dataset.
+    output : where to write the Dataset (a suffix :func:`featx.io.save` writes: ``.nc``,
+        ``.nc4``, ``.h5``, ``.hdf5`` or ``.zarr``).
     progress : show a progress bar.
 
     Returns
     -------
     xarray.Dataset
         The detections of the photo (frame 0) and the clip.
+
+    Raises
+    ------
+    ValueError
+        If ``output``'s suffix is not one :func:`featx.io.save` writes (checked first).
     """
     import matplotlib.pyplot as plt
 
@@ -123,6 +129,7 @@ def run_demo(output: str | Path = "demo.nc", *, progress: bool = True) -> xr.Dat
     from featx.plot import plot_detections
 
     output = Path(output)
+    io.engine_for(output)  # an unsupported suffix fails before any work
     media_dir = output.with_name(output.stem + "_media")
     media_dir.mkdir(parents=True, exist_ok=True)
     photo = media_dir / "astronaut.png"

@@ -67,6 +67,7 @@ def emotion_order(model_id: str) -> list[int]:
     canonical = [EMOTION_CANONICAL[e] for e in EMOTION_NATIVE_ORDER[model_id]]
     return [canonical.index(e) for e in EMOTIONS]
 
+
 BLENDSHAPES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
     "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
@@ -273,15 +274,20 @@ def merge_sources(*attrs: Mapping) -> str:
 def concat(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     """Join Datasets along ``frame``, padding ``face`` and adding missing variables as NaN.
 
-    Attributes come from the first Dataset; their ``sources`` entries are merged.
+    The frames keep the order given (each Dataset's frames in its own order) and ``frame`` is
+    renumbered 0, 1, …, so runs that each count their frames from 0 join into a Dataset that
+    validates and saves; ``source`` and ``source_frame`` still say where each frame came
+    from. Attributes come from the first Dataset; their ``sources`` entries are merged.
 
     Examples
     --------
     >>> a = from_frames([{"face_score": np.array([0.9])}], ["a.png"], [0], [np.nan])
-    >>> b = from_frames([{"face_score": np.array([0.9, 0.7])}], ["b.png"], [0], [np.nan],
-    ...                 frame_start=1)
-    >>> concat([a, b]).sizes["face"]
-    2
+    >>> b = from_frames([{"face_score": np.array([0.9, 0.7])}] * 2, ["b.mp4"] * 2, [0, 1],
+    ...                 [0.0, 0.04])
+    >>> both = concat([a, b])
+    >>> both.sizes["face"], both["frame"].values.tolist(), both["source_frame"].values.tolist()
+    (2, [0, 1, 2], [0, 0, 1])
+    >>> validate(both)
     """
     if not datasets:
         raise SchemaError("concat needs at least one Dataset")
@@ -310,6 +316,9 @@ def concat(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     )
     for name in out.data_vars:
         out[name].attrs = dict(template[name].attrs)
+    frame_attrs = dict(datasets[0]["frame"].attrs)
+    out = out.assign_coords(frame=np.arange(out.sizes["frame"], dtype=np.int64))
+    out["frame"].attrs = frame_attrs
     if any("sources" in ds.attrs for ds in datasets):
         out.attrs["sources"] = merge_sources(*(ds.attrs for ds in datasets))
     return out
@@ -351,10 +360,13 @@ def _check_labels(ds: xr.Dataset) -> None:
 
 
 def validate(ds: xr.Dataset) -> None:
-    """Check a Dataset against the featx schema (DESIGN §1).
+    """Check a Dataset against the featx schema: the rules this module's names encode.
 
-    Checks dims, coordinates, dtypes, label lists, value ranges, ``kind`` attrs, probability
-    rows and empty face slots. Provenance attrs are not checked.
+    Checks dims (``frame`` × ``face`` first, then each variable's label dims as in
+    :data:`VARIABLES`), coordinates (integer ``frame`` with unique values, ``face``, and
+    ``source``/``source_frame``/``time`` along ``frame``), dtypes, label lists, value ranges,
+    ``kind`` attrs, probability rows and empty face slots (a slot whose ``face_rect`` is NaN
+    holds no values). Provenance attrs are not checked.
 
     Raises
     ------

@@ -76,3 +76,14 @@ def test_detect_writes_one_dataset(tmp_path):
     schema.validate(ds)
     assert ds.sizes["frame"] == 2 and ds.attrs["detector"] == "MPDetector"
     assert ds["face_rect"].notnull().all("rect").any("face").all()
+
+
+def test_detect_and_demo_refuse_an_output_suffix_before_any_work(tmp_path, capsys):
+    """`-o out.parquet` used to run the whole detection, then write netCDF under that name."""
+    photo = tmp_path / "missing.png"  # never opened: the output is checked first
+    for argv in (["detect", str(photo), "-o", str(tmp_path / "out.parquet")],
+                 ["demo", "--output", str(tmp_path / "demo.csv")]):  # fmt: skip
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"featx {argv[0]}: cannot save" in err and ".nc, .nc4, .h5, .hdf5" in err
+    assert not list(tmp_path.iterdir())

@@ -119,6 +119,63 @@ def test_engine_overrides_suffix(ds, tmp_path):
         io.save(ds, tmp_path / "run.nc", engine="scipy")
 
 
+@pytest.mark.parametrize("suffix", [".nc", ".nc4", ".h5", ".hdf5", ".NC"])
+def test_netcdf_suffixes_write_netcdf4_hdf5(ds, tmp_path, suffix):
+    path = io.save(ds, tmp_path / f"run{suffix}")
+    assert path.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # netCDF-4 is HDF5
+    xr.testing.assert_identical(io.open_dataset(path), ds)
+
+
+@pytest.mark.parametrize("name", ["run.parquet", "run.csv", "run.json", "run"])
+def test_save_refuses_a_suffix_it_does_not_write(ds, tmp_path, name):
+    """These used to be written as netCDF under a name that says otherwise."""
+    with pytest.raises(ValueError, match=r"cannot save .*run.*\.nc, \.nc4, \.h5, \.hdf5.*\.zarr"):
+        io.save(ds, tmp_path / name)
+    with pytest.raises(ValueError, match="to_tidy"):
+        ds.feat.save(tmp_path / name)
+    assert not list(tmp_path.iterdir())
+    path = io.save(ds, tmp_path / name, engine="netcdf4")  # an explicit engine is obeyed
+    xr.testing.assert_identical(io.open_dataset(path), ds)
+
+
+def _run(sources: list[str], seed: int) -> xr.Dataset:
+    """A detector-shaped run over ``sources`` (3 frames each), frames counted from 0."""
+    rng = np.random.default_rng(seed)
+    n = 3 * len(sources)
+    return schema.from_frames(
+        [random_faces(rng, 1 + i % 2, [0, 1][: 1 + i % 2]) for i in range(n)],
+        source=[s for s in sources for _ in range(3)],
+        source_frame=[0, 1, 2] * len(sources),
+        time=np.tile([0.0, 0.04, 0.08], len(sources)),
+        var_attrs={"aus": {"kind": "probability"}, "emotions": {"kind": "probability"}},
+        attrs={
+            "detector": "test",
+            "sources": json.dumps({s: SOURCES["clip.mp4"] for s in sources}),
+            "created": "2025-01-01T00:00:00+00:00",
+        },
+    )
+
+
+def test_concat_of_two_runs_renumbers_frames_and_saves(tmp_path):
+    """Both runs count frames from 0; joined they used to have frame = [0, 1, 2, 0, 1, 2]."""
+    a, b = _run(["p01.mp4"], 1), _run(["p02.mp4", "p03.mp4"], 2)
+    both = schema.concat([a, b])
+    assert both["frame"].values.tolist() == list(range(9))
+    assert (
+        both["source"].values.tolist() == a["source"].values.tolist() + b["source"].values.tolist()
+    )
+    assert both["source_frame"].values.tolist() == [0, 1, 2] * 3
+    xr.testing.assert_equal(both.isel(frame=slice(3, None)).drop_vars("frame"),
+                            b.drop_vars("frame"))  # fmt: skip
+    assert set(json.loads(both.attrs["sources"])) == {"p01.mp4", "p02.mp4", "p03.mp4"}
+    schema.validate(both)
+    back = io.open_dataset(io.save(both, tmp_path / "study.nc"))
+    xr.testing.assert_identical(back, both)
+    again = schema.concat([both, a])  # any set of runs joins, a joined one included
+    assert again["frame"].values.tolist() == list(range(12))
+    schema.validate(again)
+
+
 def test_save_is_atomic(ds, tmp_path, monkeypatch):
     path = io.save(ds, tmp_path / "run.nc")
     before = path.read_bytes()

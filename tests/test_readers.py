@@ -590,6 +590,102 @@ def test_read_imotions_v5_without_roll_and_eye_tracker_rows(tmp_path):
     np.testing.assert_allclose(ds["head_pose"].sel(angle="yaw")[:, 0], [12.0, 12.0])
 
 
+# The columns of Py-Feat's iMotions_Test_v5.txt (an iMotions 5.7 export with an eye tracker).
+V5_HEADER = [
+    "StudyName", "ExportDate", "Name", "Age", "Gender", "StimulusName", "SlideType",
+    "EventSource", "Timestamp", "MediaTime", "TimeSignal", "GazeLeftx", "GazeLefty",
+    "GazeRightx", "GazeRighty", "PupilLeft", "PupilRight", "DistanceLeft", "DistanceRight",
+    "CameraLeftX", "CameraLeftY", "CameraRightX", "CameraRightY", "ValidityLeft",
+    "ValidityRight", "GazeX", "GazeY", "GazeAOI", "FixationSeq", "FixationX", "FixationY",
+    "FixationStart", "FixationDuration", "FixationAOI", "PostMarker", "Annotation", "FrameNo",
+    "FrameTime", "NoOfFaces", "FaceRect X", "FaceRect Y", "FaceRect Width", "FaceRect Height",
+    *[f"{e} {k}" for e in FACET_EMOTIONS if e not in ("Confusion", "Frustration")
+      for k in ("Evidence", "Intensity")],
+    *[f"AU{a} Evidence" for a in FACET_AUS], "HasGlasses Probability", "IsMale Probability",
+    "Yaw Degrees", "Pitch Degrees", "Roll Degrees",
+    *[f"{p} {a}" for p in FEATURE_POINTS for a in "XY"], "7 X", "7 Y", "LiveMarker",
+    "KeyStroke", "MarkerText", "SceneType", "SceneOutput", "SceneParent",
+]  # fmt: skip
+
+
+def _v5_export(path: Path) -> tuple[Path, dict]:
+    """A file shaped like iMotions_Test_v5.txt: '#Name : value' lines padded with tabs, a line
+    of tabs, then eye-tracker rows ("ET") between FACET's. ET rows carry the last FrameNo and
+    its FACET values forward; FACET's first row has FrameNo -1; NoOfFaces -1 = no face."""
+    rng = np.random.default_rng(12)
+    facet = [c for c in V5_HEADER if c.endswith(("Evidence", "Intensity", "Probability"))]
+
+    def face(yaw):
+        values = {c: round(rng.normal(-1, 2), 5) for c in facet}
+        box = {"FaceRect X": 235, "FaceRect Y": 209, "FaceRect Width": 165, "FaceRect Height": 165}
+        pose = {"Yaw Degrees": yaw, "Pitch Degrees": 7.9, "Roll Degrees": -0.5}
+        return values | box | pose | {"NoOfFaces": 1}
+
+    def row(source, timestamp, frame="", frame_time="", values=None):
+        gaze = {"TimeSignal": timestamp - 7, "GazeLeftx": 633, "GazeLefty": 530, "PupilLeft": 23.2}
+        return {c: "" for c in V5_HEADER} | {
+            "StudyName": "CGT_V2", "ExportDate": 20151015, "Name": "Nate", "Age": 22,
+            "Gender": "MALE", "StimulusName": "Emotient_Baseline", "SlideType": "TestImage",
+            "EventSource": source, "Timestamp": timestamp,
+        } | gaze | {"FrameNo": frame, "FrameTime": frame_time} | (values or {})  # fmt: skip
+
+    a, b, c = face(-4.5), face(-3.7), face(-3.2)
+    empty = {"NoOfFaces": -1}
+    rows = [
+        row("ET", 7),
+        row("ET", 27),
+        row("Emotient FACET", 36, -1, 0, a),  # line 9: FrameNo -1
+        row("ET", 57, -1, 0, a),
+        row("Emotient FACET", 71, 0, 0, b),
+        row("ET", 89, 0, 0, b),
+        row("ET", 127, 0, 0, b),
+        row("Emotient FACET", 211, 1, 33, empty),
+        row("Emotient FACET", 213, 2, 67, c),
+        row("ET", 244, 2, 67, c),
+        row("Emotient FACET", 315, 3, 100, empty),
+        row("ET", 338, 3, 100, empty),
+    ]
+    pad = "\t" * (len(V5_HEADER) - 1)
+    preamble = ["#Study : CGT_V2", "#Date : 20151015 09:09:22", "#Version : 5.7.2375.0",
+                "#TestRunDate : 20151014 15:14:48.732 (-04:00)", ""]  # fmt: skip
+    lines = [p + pad for p in preamble] + ["\t".join(V5_HEADER)]
+    lines += ["\t".join(str(r[c]) for c in V5_HEADER) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path, {"b": b, "c": c}
+
+
+def test_read_imotions_real_v5_export_keeps_one_row_per_video_frame(tmp_path):
+    path, faces = _v5_export(tmp_path / "iMotions_v5.txt")
+    ds = io.read_imotions(path)  # used to fail: line 9, column 'FrameNo': -1
+    assert ds["source_frame"].values.tolist() == [0, 1, 2, 3]
+    # MediaTime is empty throughout: time is FACET's own row's Timestamp (the first row wins)
+    np.testing.assert_allclose(ds["time"], [0.071, 0.211, 0.213, 0.315])
+    assert ds.attrs["imotions_time_column"] == "Timestamp"
+    assert ds.attrs["imotions_header"].splitlines()[2].startswith("#Version : 5.7.2375.0")
+    assert ds["face_rect"].notnull().all("rect")[:, 0].values.tolist() == [1, 0, 1, 0]
+    for frame, key in ((0, "b"), (2, "c")):
+        evidence = faces[key]["AU12 Evidence"]
+        assert ds["au_intensity"].sel(au="AU12")[frame, 0] == pytest.approx(evidence, rel=1e-5)
+        assert ds["head_pose"].sel(angle="yaw")[frame, 0] == faces[key]["Yaw Degrees"]
+    assert ds["emotion"].values.tolist() == [*schema.EMOTIONS, "contempt", "positive", "negative"]
+    # 2 ET rows before the first frame, 2 rows of FrameNo -1, 4 ET rows repeating a frame
+    assert ds.attrs["rows_dropped"] == 8
+    why = ds.attrs["rows_dropped_why"]
+    assert why.startswith("2: no FrameNo") and "; 2: FrameNo -1" in why
+    assert "; 4: FrameNo repeats" in why
+    back = io.open_dataset(io.save(ds, tmp_path / "v5.nc"))
+    assert back.attrs["rows_dropped"] == 8 and back.identical(ds)
+
+
+def test_read_imotions_refuses_a_frame_number_below_minus_one(tmp_path):
+    path, _ = _v5_export(tmp_path / "v5.txt")
+    lines = path.read_text().splitlines()
+    lines[14] = lines[14].replace("\t2\t67\t1\t", "\t-2\t67\t1\t")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReaderError, match="line 15, column 'FrameNo': -2 is not a frame number"):
+        io.read_imotions(path)
+
+
 def test_read_imotions_errors(tmp_path):
     rng = np.random.default_rng(11)
     header = _facet_header(6)
@@ -766,6 +862,15 @@ def test_to_tidy_variables_and_accessor(small_ds):
     pd.testing.assert_frame_equal(small_ds.feat.to_tidy(variables=["head_pose"]), tidy)
     with pytest.raises(KeyError, match="gaze"):
         io.to_tidy(small_ds, variables=["gaze"])
+
+
+def test_to_tidy_takes_a_single_name(small_ds):
+    """One name is one variable, not its letters (this raised KeyError: 'h')."""
+    tidy = io.to_tidy(small_ds, variables=["head_pose"])
+    pd.testing.assert_frame_equal(io.to_tidy(small_ds, "head_pose"), tidy)
+    pd.testing.assert_frame_equal(small_ds.feat.to_tidy("head_pose"), tidy)
+    with pytest.raises(KeyError, match="'gaze' is not in the Dataset"):
+        small_ds.feat.to_tidy("gaze")
 
 
 def test_to_tidy_of_readers_output(tmp_path):

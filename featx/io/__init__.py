@@ -1,8 +1,8 @@
 """Reading and writing featx Datasets: netCDF/zarr files, Py-Feat's Fex table, other tools'
 exports, and long tables for R/SPSS.
 
-- :func:`save` / :func:`open_dataset`: netCDF (default) or zarr, every attr kept
-  (:mod:`featx.io.store`)
+- :func:`save` / :func:`open_dataset`: netCDF-4 or zarr, chosen by the suffix
+  (:data:`SUFFIXES`), every attr kept (:mod:`featx.io.store`)
 - :func:`to_fex` / :func:`read_fex`: Py-Feat's Fex columns and CSV files (:mod:`featx.io.fex`)
 - :func:`read_openface`, :func:`read_imotions`, :func:`read_affectiva`: OpenFace 2.x CSV,
   iMotions/FACET exports, Affectiva JSON
@@ -28,7 +28,7 @@ from featx.io.affectiva import read_affectiva
 from featx.io.fex import FEX_BOX_RULES, FEX_V2_EMOTIONS, read_fex, to_fex
 from featx.io.imotions import read_imotions
 from featx.io.openface import read_openface
-from featx.io.store import ENGINES, open_dataset, save
+from featx.io.store import ENGINES, SUFFIXES, engine_for, open_dataset, save
 from featx.io.table import ReaderError
 from featx.io.tidy import to_tidy
 
@@ -37,6 +37,8 @@ __all__ = [
     "FEX_BOX_RULES",
     "FEX_V2_EMOTIONS",
     "ReaderError",
+    "SUFFIXES",
+    "engine_for",
     "open_dataset",
     "read_affectiva",
     "read_fex",

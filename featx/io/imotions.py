@@ -44,11 +44,11 @@ FACET_EMOTIONS = {
 FACE_RECT = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight")
 POSE = ("Pitch", "Roll", "Yaw")
 #: Columns describing the experiment, kept as coordinates along ``frame``.
-DESIGN = ("StimulusName", "SlideType", "EventSource", "Annotation")
+DESIGN_COLUMNS = ("StimulusName", "SlideType", "EventSource", "Annotation")
 TIME = ("MediaTime", "Timestamp")  # milliseconds; the first present gives ``time``
 EVIDENCE_RULE = "p = 1 / (1 + 10**-e), e = FACET log10 evidence"
 _AU = re.compile(r"AU(\d{1,2})")
-_KNOWN = {*FACET_EMOTIONS, *FACE_RECT, *POSE, *DESIGN, *TIME, "FrameNo"}
+_KNOWN = {*FACET_EMOTIONS, *FACE_RECT, *POSE, *DESIGN_COLUMNS, *TIME, "FrameNo"}
 
 
 def facet_name(header: str) -> str:
@@ -86,14 +86,73 @@ def _columns(table: Table) -> dict[str, str]:
     return short
 
 
+#: Why a row of an export is not a video frame (the keys of :func:`video_frame_rows`' counts).
+DROPPED = (
+    "no FrameNo (another sensor's sample, e.g. the eye tracker)",
+    "FrameNo -1 (no video frame: iMotions' mark before the first frame)",
+    "FrameNo repeats the frame before (another sensor's sample carrying the last frame's values)",
+)
+
+
+def video_frame_rows(frame_no: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Which rows of an export are video frames, and how many rows were dropped, and why.
+
+    iMotions writes every sensor into one table, each at its own rate. A v5 export with an eye
+    tracker has more eye-tracker rows than video frames; on those rows ``FrameNo`` is empty
+    (before the first frame), ``-1`` (iMotions' mark before the video's first frame) or the
+    number of the last video frame, repeated with that frame's FACET values. A row is kept
+    when its ``FrameNo`` is a frame number (>= 0) that differs from the ``FrameNo`` of the
+    row before it (rows without one are skipped when comparing), so **the first row of each
+    run of one frame number wins**: that is the row FACET wrote for the frame; the repeats
+    carry its values forward.
+
+    Parameters
+    ----------
+    frame_no
+        The ``FrameNo`` column as float, NaN for empty cells.
+
+    Returns
+    -------
+    keep : numpy.ndarray of bool
+        True for the one row kept per video frame.
+    dropped : dict
+        Each reason in :data:`DROPPED` → the number of rows dropped for it.
+
+    Examples
+    --------
+    >>> keep, dropped = video_frame_rows(np.array([np.nan, -1, -1, 0, 0, np.nan, 0, 1, 2, 2]))
+    >>> np.flatnonzero(keep).tolist()
+    [3, 7, 8]
+    >>> list(dropped.values())
+    [2, 2, 3]
+    """
+    frame_no = np.asarray(frame_no, dtype=float)
+    numbered = ~np.isnan(frame_no)
+    previous = np.full(len(frame_no), np.nan)
+    seen = np.flatnonzero(numbered)
+    previous[seen[1:]] = frame_no[seen[:-1]]
+    minus_one = numbered & (frame_no == -1)
+    repeat = numbered & (frame_no == previous) & ~minus_one
+    keep = numbered & ~repeat & ~minus_one
+    counts = [int((~numbered).sum()), int(minus_one.sum()), int(repeat.sum())]
+    return keep, dict(zip(DROPPED, counts, strict=True))
+
+
 def read_imotions(path: str | os.PathLike) -> xr.Dataset:
     """Read an iMotions/FACET export (tab-separated ``.txt``, v5 or v6).
 
     Lines starting with ``#`` before the header (``#Study``, ``#Date``, ``#Version`` …) are
-    kept in the ``imotions_header`` attr. One row is one frame with at most one face:
+    kept in the ``imotions_header`` attr. One frame has at most one face, and one row per
+    video frame is kept:
 
-    - ``FrameNo`` → ``source_frame`` (rows without one hold other sensors' samples and are
-      skipped); ``MediaTime`` (else ``Timestamp``), in milliseconds → ``time`` in seconds
+    - ``FrameNo`` → ``source_frame``. Rows of other sensors (an eye tracker, GSR), written
+      at their own rate between the video's rows, are dropped: rows with an empty
+      ``FrameNo`` or ``-1``, and rows that repeat the ``FrameNo`` of the row before (the
+      first row of a frame wins; see :func:`video_frame_rows`). The attrs ``rows_dropped``
+      (a count) and ``rows_dropped_why`` (the count per reason) say how many and why.
+    - ``MediaTime``, in milliseconds → ``time`` in seconds; where ``MediaTime`` is empty on
+      every kept row (v5 exports of a live camera), ``Timestamp`` (ms since the recording
+      began). The attr ``imotions_time_column`` names the column used ("" for none).
     - ``FaceRect X/Y/Width/Height`` → ``face_rect``; an empty box means no face in that
       frame; ``face_score`` is 1.0 for every face (FACET gives no confidence)
     - ``AU1 Evidence …`` → ``aus`` as probabilities (kind "evidence", p = 1 / (1 + 10^−e))
@@ -107,8 +166,8 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
       Roll: NaN)
     - ``StimulusName, SlideType, EventSource, Annotation`` → string coordinates along frame.
 
-    The ``… Intensity`` columns, feature points, ``HasGlasses``/``IsMale`` and eye-tracker
-    columns are not read.
+    The ``… Intensity`` columns, feature points, ``HasGlasses``/``IsMale`` and the other
+    sensors' columns (eye tracker, GSR) are not read.
 
     Parameters
     ----------
@@ -126,7 +185,8 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
         If ``path`` does not exist.
     ReaderError
         If the file has no FACET evidence columns, a line is malformed, a value is not a
-        number, a face box is incomplete, or a row without a face box holds evidence.
+        number, a ``FrameNo`` is not a whole number >= -1, a face box is incomplete, or a
+        kept row without a face box holds evidence.
 
     Examples
     --------
@@ -151,13 +211,16 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
     n = len(table)
     if "FrameNo" in short:
         frame_no = table.numbers(short["FrameNo"])
-        keep = ~np.isnan(frame_no)
-        bad = keep & ((frame_no != np.round(frame_no)) | (frame_no < 0) | (frame_no > 2**53))
+        keep, dropped = video_frame_rows(frame_no)
+        bad = ~np.isnan(frame_no) & (
+            (frame_no != np.round(frame_no)) | (frame_no < -1) | (frame_no > 2**53)
+        )
         if bad.any():
             i = int(np.argmax(bad))
             raise table.error(f"{frame_no[i]:g} is not a frame number", i, short["FrameNo"])
     else:
         frame_no, keep = np.arange(n, dtype=float), np.ones(n, dtype=bool)
+        dropped = dict.fromkeys(DROPPED, 0)
     blocks: dict[str, Block] = {}
     labels: dict[str, list] = {}
     if any(name in short for name in FACE_RECT):
@@ -187,8 +250,11 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
         values = np.concatenate([b.values for b in blocks.values()], axis=1)
         present = keep & ~np.isnan(values).all(axis=1)
     frame_of_row = np.cumsum(keep) - 1
-    time_column = next((short[t] for t in TIME if t in short), None)
-    time = table.numbers(time_column)[keep] / 1000 if time_column else np.full(keep.sum(), np.nan)
+    # MediaTime, else Timestamp: the first time column that is not empty on every kept row
+    times = [(short[t], table.numbers(short[t])[keep]) for t in TIME if t in short]
+    time_column, time_ms = next(
+        ((c, v) for c, v in times if not np.isnan(v).all()), (None, np.full(keep.sum(), np.nan))
+    )
     return rows_to_dataset(
         table,
         frame_of_row=frame_of_row,
@@ -196,7 +262,7 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
         blocks=blocks,
         source=[table.name] * int(keep.sum()),
         source_frame=frame_no[keep].astype(np.int64),
-        time=time,
+        time=time_ms / 1000,
         labels=labels,
         var_attrs={
             "aus": {"kind": "evidence", "from": EVIDENCE_RULE},
@@ -210,6 +276,11 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
             "read_imotions",
             table.name,
             imotions_header="\n".join(table.preamble),
+            imotions_time_column=time_column or "",
+            rows_dropped=sum(dropped.values()),
+            rows_dropped_why="; ".join(f"{k}: {why}" for why, k in dropped.items() if k),
         ),
-        frame_coords={name: table.strings(short[name])[keep] for name in DESIGN if name in short},
+        frame_coords={
+            name: table.strings(short[name])[keep] for name in DESIGN_COLUMNS if name in short
+        },
     )

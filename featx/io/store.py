@@ -25,6 +25,44 @@ import xarray as xr
 from featx import schema
 
 ENGINES = ("netcdf4", "zarr")
+#: File suffix -> the engine :func:`save` writes it with (netCDF-4 files are HDF5 files).
+SUFFIXES: dict[str, str] = {
+    ".nc": "netcdf4",
+    ".nc4": "netcdf4",
+    ".h5": "netcdf4",
+    ".hdf5": "netcdf4",
+    ".zarr": "zarr",
+}
+
+
+def engine_for(path: str | os.PathLike) -> str:
+    """The engine :func:`save` uses for ``path``, chosen from its suffix (see :data:`SUFFIXES`).
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not one featx writes (e.g. ``.parquet``, ``.csv``, none), naming
+        the suffixes it does write.
+
+    Examples
+    --------
+    >>> engine_for("run.nc"), engine_for("run.h5"), engine_for("run.zarr")
+    ('netcdf4', 'netcdf4', 'zarr')
+    >>> engine_for("run.parquet")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot save 'run.parquet': featx.save writes netCDF-4 (.nc, .nc4, .h5, ...
+    """
+    path = Path(path)
+    engine = SUFFIXES.get(path.suffix.lower())
+    if engine is None:
+        netcdf = ", ".join(k for k, v in SUFFIXES.items() if v == "netcdf4")
+        raise ValueError(
+            f"cannot save {str(path)!r}: featx.save writes netCDF-4 ({netcdf}) or zarr (.zarr), "
+            "chosen by the suffix; pass engine= to write netCDF-4 or zarr under another name, "
+            "or write a table with featx.to_tidy(ds) (e.g. .to_parquet(path))"
+        )
+    return engine
 
 
 def _require_zarr() -> None:
@@ -92,11 +130,14 @@ def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) 
     ----------
     ds
         A featx Dataset. Its attrs (Dataset, variable and coordinate) must be str, numbers or
-        lists of numbers (DESIGN §1); structured values go in as JSON strings.
+        lists of numbers, the types netCDF stores; structured values go in as JSON strings.
     path
-        Destination; a ``.zarr`` suffix selects zarr, anything else netCDF-4.
+        Destination. The suffix says what is written: ``.nc``, ``.nc4``, ``.h5`` or ``.hdf5``
+        a netCDF-4 file (an HDF5 file), ``.zarr`` a zarr store. Any other suffix (``.parquet``,
+        ``.csv``, none) is refused unless ``engine`` is given; for a table, write
+        :func:`featx.io.to_tidy`'s DataFrame instead.
     engine
-        ``"netcdf4"`` or ``"zarr"`` to override the choice made from the suffix. zarr needs
+        ``"netcdf4"`` or ``"zarr"`` to choose the format whatever the suffix. zarr needs
         the optional extra: ``pip install featx[scale]``.
 
     Returns
@@ -111,6 +152,9 @@ def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) 
     TypeError
         If an attr is not a str, a number or a list of numbers (e.g. a bool, None or a dict),
         naming the attr.
+    ValueError
+        If ``engine`` is unknown, or is None and the suffix of ``path`` is not one featx
+        writes (see :func:`engine_for`).
 
     Notes
     -----
@@ -129,7 +173,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) 
     """
     path = Path(path)
     if engine is None:
-        engine = "zarr" if path.suffix == ".zarr" else "netcdf4"
+        engine = engine_for(path)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "zarr":

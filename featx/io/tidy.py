@@ -40,7 +40,7 @@ def _face_coords(ds: xr.Dataset) -> list[str]:
     ]
 
 
-def to_tidy(ds: xr.Dataset, variables: Sequence[str] | None = None) -> pd.DataFrame:
+def to_tidy(ds: xr.Dataset, variables: str | Sequence[str] | None = None) -> pd.DataFrame:
     """One row per frame × face × measure, for R (``tidyr``), SPSS or a spreadsheet.
 
     Only face slots holding a face are listed (a frame without faces has no rows). Measures
@@ -55,7 +55,8 @@ def to_tidy(ds: xr.Dataset, variables: Sequence[str] | None = None) -> pd.DataFr
     ds
         A valid featx Dataset.
     variables
-        The data variables (or per-face coordinates) to list, in this order; default: every
+        One name (``"aus"``) or several (``["aus", "emotions"]``): the data variables (or
+        per-face coordinates) to list, in this order; default: every
         data variable except ``identity``, then per-face coordinates such as Affectiva's
         ``smirk``.
 
@@ -81,13 +82,15 @@ def to_tidy(ds: xr.Dataset, variables: Sequence[str] | None = None) -> pd.DataFr
     >>> ds = schema.from_frames(
     ...     [{"face_rect": np.array([[0.0, 0, 9, 9]]), "head_pose": np.array([[1.0, 2, 3]])},
     ...      {}], ["clip.mp4"] * 2, [0, 1], [0.0, 0.04])
-    >>> tidy = to_tidy(ds, variables=["head_pose"])
+    >>> tidy = to_tidy(ds, "head_pose")
     >>> tidy[["frame", "measure", "value"]].values.tolist()
     [[0, 'head_pose.pitch', 1.0], [0, 'head_pose.roll', 2.0], [0, 'head_pose.yaw', 3.0]]
     """
     schema.validate(ds)
     if variables is None:
         variables = [n for n in ds.data_vars if n != "identity"] + _face_coords(ds)
+    elif isinstance(variables, str):
+        variables = [variables]
     missing = [n for n in variables if n not in ds.variables]
     if missing:
         raise KeyError(f"to_tidy: {missing[0]!r} is not in the Dataset")
