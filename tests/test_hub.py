@@ -43,6 +43,13 @@ BUNDLED_IDS = [
     "mp_blendshapes",
     "mini_xception",
 ]
+FACE_MAP_IDS = [
+    "au_to_mesh_v4",
+    "au_to_mesh_v6",
+    "au_to_landmarks_v2",
+    "emotion_to_mesh_v6",
+    "bs_to_mesh_v6",
+]
 
 
 def _manifest(model_id: str) -> dict:
@@ -136,7 +143,7 @@ def test_list_models_and_licenses():
         "non_commercial",
         "paper",
     ]
-    assert sorted(table["id"]) == sorted(hub.MODELS)
+    assert sorted(table["id"]) == sorted([*hub.MODELS, *FACE_MAP_IDS])
     assert set(hub.list_models("au")["id"]) == {"xgb_au", "svm_au"}
     assert set(hub.list_models("facepose")["id"]) == {"pose_mlp", "img2pose"}
     lic = hub.licenses()
@@ -146,6 +153,7 @@ def test_list_models_and_licenses():
         "arcface",
         "face_multitask_v2",
         "pose_mlp",
+        *FACE_MAP_IDS,  # fit on CelebV-HQ frames (non-commercial terms)
     }
 
 
