@@ -33,7 +33,9 @@ def test_models_lists_every_model_and_flags_non_commercial(capsys):
     for model_id in PYFEAT_MODELS:
         assert hub.card(model_id).repo in rows[model_id]
         assert ("NON-COMMERCIAL" in rows[model_id]) == (model_id in NON_COMMERCIAL)
-    assert "4 marked NON-COMMERCIAL" in lines[-1]
+    face_maps = [line for line in lines[1:] if line and line.split()[0] in hub.FACE_MAPS]
+    assert len(face_maps) == 5 and all("NON-COMMERCIAL" in line for line in face_maps)
+    assert "9 marked NON-COMMERCIAL" in lines[-1]  # the 4 models and the 5 face maps
 
 
 def test_models_by_task(capsys):

@@ -18,7 +18,7 @@ import torch
 from hubcache import CONF, detweights, put_in_hub_cache, safetensors_bytes
 
 from featx import hub
-from featx.nn import pose_mlp
+from featx.nn import pose_mlp, weights
 
 PYFEAT_IDS = [
     "retinaface",
@@ -42,6 +42,13 @@ BUNDLED_IDS = [
     "facemesh_v2",
     "mp_blendshapes",
     "mini_xception",
+]
+FACE_MAP_IDS = [
+    "au_to_mesh_v4",
+    "au_to_mesh_v6",
+    "au_to_landmarks_v2",
+    "emotion_to_mesh_v6",
+    "bs_to_mesh_v6",
 ]
 
 
@@ -136,7 +143,7 @@ def test_list_models_and_licenses():
         "non_commercial",
         "paper",
     ]
-    assert sorted(table["id"]) == sorted(hub.MODELS)
+    assert sorted(table["id"]) == sorted([*hub.MODELS, *FACE_MAP_IDS])
     assert set(hub.list_models("au")["id"]) == {"xgb_au", "svm_au"}
     assert set(hub.list_models("facepose")["id"]) == {"pose_mlp", "img2pose"}
     lic = hub.licenses()
@@ -146,7 +153,46 @@ def test_list_models_and_licenses():
         "arcface",
         "face_multitask_v2",
         "pose_mlp",
+        *FACE_MAP_IDS,  # fit on CelebV-HQ frames (non-commercial terms)
     }
+
+
+def test_cards_name_builders_and_loaders_in_their_own_model_file():
+    for c in hub.CARDS.values():
+        for ref in (c.builder, c.loader):
+            if ref is None:
+                continue
+            assert isinstance(ref, hub.Ref), c.id
+            module = ref.target.split(":")[0]
+            assert module.startswith(("featx.nn.", "featx.classic.")), (c.id, ref)
+            assert callable(ref.resolve()), (c.id, ref)
+    assert hub.card("retinaface").builder == hub.Ref("featx.nn.retinaface:RetinaFace")
+    with pytest.raises(ValueError, match="module:attribute"):
+        hub.Ref("featx.nn.retinaface.RetinaFace")
+
+
+def test_nn_and_classic_import_nothing_above_them():
+    allowed = ("featx.nn", "featx.classic", "featx.boxes")
+    root = Path(hub.__file__).parents[1]
+    for path in sorted((root / "nn").glob("*.py")) + sorted((root / "classic").glob("*.py")):
+        for line in path.read_text().splitlines():
+            words = line.strip().split()
+            if len(words) >= 2 and words[0] in ("from", "import") and words[1].startswith("featx"):
+                assert words[1].startswith(allowed), f"{path.name}: {line.strip()}"
+
+
+def test_face_maps_are_cards_of_the_one_registry(hf_home):
+    assert list(hub.list_models("render")["id"]) == FACE_MAP_IDS
+    assert set(hub.FACE_MAPS) == set(FACE_MAP_IDS) and not set(hub.FACE_MAPS) & set(hub.MODELS)
+    assert set(hub.CARDS) == set(hub.MODELS) | set(hub.FACE_MAPS)
+    lic = hub.licenses().set_index("id")
+    assert lic.loc[FACE_MAP_IDS, "non_commercial"].all()
+    assert lic.loc[FACE_MAP_IDS, "license"].str.contains("CelebV-HQ").all()
+    face_map = hub.card("AU_to_mesh_v4").load()
+    assert face_map.shape == (478, 3) and face_map.name == "au_to_mesh_v4"
+    assert hub.card("au_to_mesh_v4", task="render").bundled
+    with pytest.raises(hub.ModelNotFoundError, match="py-feat/bs_to_mesh"):
+        hub.card("bs_to_mesh_v6").fetch(model_dir=Path("/nonexistent"))
 
 
 def test_unimplemented_models_say_so():
@@ -357,6 +403,37 @@ def test_sha256(tmp_path):
     p.write_bytes(b"abc" * 1000)
     assert hub.sha256(p) == hashlib.sha256(b"abc" * 1000).hexdigest()
     assert hub.sha256(p, chunk_size=7) == hub.sha256(p)
+
+
+def test_sha256_reads_each_version_of_a_file_once(tmp_path, monkeypatch):
+    opened: list[str] = []
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(weights, "open", counting_open, raising=False)
+    p = tmp_path / "w.bin"
+    p.write_bytes(b"first" * 100)
+    first = hub.sha256(p)
+    assert first == hashlib.sha256(b"first" * 100).hexdigest() and len(opened) == 1
+    assert hub.sha256(p) == first and len(opened) == 1  # unchanged: not read again
+    link = tmp_path / "link.bin"  # a hub snapshot link to the same blob
+    link.symlink_to(p)
+    assert hub.sha256(link) == first and len(opened) == 1
+    # the same size, rewritten: a new mtime makes a new version
+    stat = p.stat()
+    p.write_bytes(b"other" * 100)
+    os.utime(p, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert hub.sha256(p) == hashlib.sha256(b"other" * 100).hexdigest() and len(opened) == 2
+    p.write_bytes(b"longer" * 100)  # another size
+    assert hub.sha256(link) == hashlib.sha256(b"longer" * 100).hexdigest() and len(opened) == 3
+
+
+def test_read_state_dict_strips_every_dataparallel_wrapping(tmp_path):
+    t = torch.zeros(2)
+    torch.save({"module.module.a": t, "b.module.c": t}, tmp_path / "w.pth")
+    assert list(hub.read_state_dict(tmp_path / "w.pth")) == ["a", "b.module.c"]
 
 
 def test_read_state_dict_unwraps_and_strips_prefix(tmp_path):

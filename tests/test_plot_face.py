@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -18,13 +20,11 @@ from PIL import Image  # noqa: E402
 
 from featx import hub, schema  # noqa: E402
 from featx.plot import face  # noqa: E402
-from featx.plot.face import (  # noqa: E402
+from featx.plot.animate import animate_face  # noqa: E402
+from featx.plot.face import FACE_LINES, plot_face, plot_face_mesh  # noqa: E402
+from featx.plot.face_model import (  # noqa: E402
     DLIB68_FROM_MP478,
-    FACE_LINES,
-    animate_face,
     load_face_map,
-    plot_face,
-    plot_face_mesh,
     predict_face_mesh,
     predict_landmarks,
 )
@@ -180,6 +180,43 @@ def test_face_maps_are_cards_flagged_non_commercial():
     assert not face.FACE_MAPS["au_to_mesh_v6"].bundled
     assert all(c.non_commercial for c in face.FACE_MAPS.values())
     assert not set(face.FACE_MAPS) & set(hub.MODELS)
+
+
+def test_face_maps_are_the_hub_cards_and_load_through_the_hub(monkeypatch):
+    assert dict(face.FACE_MAPS) == hub.FACE_MAPS
+    assert all(face.FACE_MAPS[k] is hub.card(k) for k in face.FACE_MAPS)
+    loaded = []
+    real_load = hub.ModelCard.load
+
+    def load(card, *args, **kwargs):
+        loaded.append(card.id)
+        return real_load(card, *args, **kwargs)
+
+    monkeypatch.setattr(hub.ModelCard, "load", load)
+    assert load_face_map("au_to_mesh_v4").name == "au_to_mesh_v4"
+    assert loaded == ["au_to_mesh_v4"]
+    with pytest.raises(ValueError, match="au_to_mesh_v6"):
+        load_face_map("retinaface")  # a model card, but not a face map
+
+
+def test_names_that_moved_are_still_importable_from_featx_plot_face():
+    from featx.classic.face_map import FaceMap
+    from featx.plot import animate, face_model
+
+    assert face.animate_face is animate.animate_face
+    assert face.FaceMap is face_model.FaceMap is FaceMap
+    assert face.load_face_map is face_model.load_face_map
+    assert isinstance(load_face_map("au_to_mesh_v4"), FaceMap)
+
+
+def test_importing_featx_plot_leaves_the_hub_and_models_unimported():
+    code = (
+        "import sys, featx.plot, featx.plot.face, featx.plot.animate; "
+        "print(sorted(m for m in sys.modules if m.startswith(('featx.hub', 'featx.classic', "
+        "'featx.nn'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
 
 
 # --- drawings ---------------------------------------------------------------------------------

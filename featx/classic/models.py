@@ -393,3 +393,15 @@ def _projection(attrs: Mapping, region: str, path: Path) -> Projection:
     if len(sizes) != 1 or projection.components.ndim != 2:
         raise SkopsError(f"{path}: scaler_{region} and pca_model_{region} sizes disagree: {sizes}")
     return projection
+
+
+def load(card, paths: dict) -> HogClassifier:
+    """The loader of the ``xgb_au``, ``svm_au`` and ``svm_emo`` cards: the skops archive read as
+    data into a :class:`HogClassifier`; a bad archive is a :class:`~featx.nn.weights.WeightsError`
+    naming the file."""
+    from featx.nn.weights import WeightsError
+
+    try:
+        return load_classifier(paths[card.files[0]], card.id)
+    except SkopsError as e:
+        raise WeightsError(str(e)) from e

@@ -110,3 +110,15 @@ class ArcFace(nn.Module):
                 crops, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False
             )
         return crops * 2 - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card loader (``featx.hub`` imports it when the card is used)
+
+
+def load(card, paths: dict) -> ArcFace:
+    """The ``arcface`` card's loader: strict, except that the converted file may lack the
+    BatchNorm ``num_batches_tracked`` counters (they keep their built value)."""
+    from featx.nn.weights import load_lacking
+
+    return load_lacking(card, paths, lambda key: key.endswith(".num_batches_tracked"))

@@ -828,3 +828,24 @@ def detect_faces(
                 "head_translation": pose[:, 3:],
             }
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card loader (``featx.hub`` imports it when the card is used)
+
+
+def load(card, paths: dict) -> Img2Pose:
+    """The ``img2pose`` card's loader: ``config.json`` (sizes, limits, pose statistics, 3D
+    points) and the flat state dict, loaded strictly; older torchvision's FPN key spelling is
+    accepted."""
+    import json
+
+    from featx.nn.weights import WeightsError, load_into, read_state_dict
+
+    weights, config_path = paths[card.files[0]], paths[card.files[1]]
+    try:
+        config = Img2PoseConfig.from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise WeightsError(f"cannot read img2pose config {config_path}: {e}") from e
+    state = rename_legacy_keys(read_state_dict(weights))
+    return load_into(Img2Pose(config), state, strict=True, path=weights)

@@ -155,3 +155,15 @@ def estimate_gaze(model: L2CS, crops: torch.Tensor) -> torch.Tensor:
     device = next(model.parameters()).device
     yaw_logits, pitch_logits = model(preprocess(crops.to(device)))
     return torch.stack([decode(pitch_logits), decode(yaw_logits)], dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card loader (``featx.hub`` imports it when the card is used)
+
+
+def load(card, paths: dict) -> L2CS:
+    """The ``l2cs`` card's loader: strict, except that the published file may lack the unused
+    ``fc_finetune`` head (it keeps its built value)."""
+    from featx.nn.weights import load_lacking
+
+    return load_lacking(card, paths, lambda key: key.startswith("fc_finetune."))

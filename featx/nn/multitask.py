@@ -662,3 +662,50 @@ def mesh_to_image(mesh01: torch.Tensor, crop_affine: torch.Tensor) -> torch.Tens
     side = crop_affine[:, None, 2:3]
     xy = mesh01[:, :, :2] * side + crop_affine[:, None, :2]
     return torch.cat([xy, mesh01[:, :, 2:]], dim=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card loader (``featx.hub`` imports it when the card is used)
+
+
+def load(card, paths: dict) -> FaceMultitask:
+    """The ``face_multitask_v2`` card's loader: the network built from the file's own config,
+    then loaded strictly.
+
+    A ``.safetensors`` file holds the config as JSON under its metadata key ``"config"``; a
+    legacy torch file (local use) is a dict ``{"config": dict, "model": state dict}``.
+    """
+    import json
+
+    from featx.nn.weights import WeightsError, load_into, read_state_dict
+
+    path = paths[card.files[0]]
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                text = (f.metadata() or {}).get("config")
+            config = json.loads(text) if text is not None else None
+        except Exception as e:
+            raise WeightsError(f"cannot read weight file {path}: {type(e).__name__}: {e}") from e
+        state = read_state_dict(path)
+    else:
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            config, state = data.get("config"), data["model"]
+        except Exception as e:
+            raise WeightsError(
+                f"cannot read weight file {path} (expected a dict with 'config' and 'model'): "
+                f"{type(e).__name__}: {e}"
+            ) from e
+    if not isinstance(config, dict):
+        raise WeightsError(
+            f"weight file {path} has no model config (a JSON object under the safetensors "
+            "metadata key 'config'); face_multitask_v2 cannot be built without it"
+        )
+    try:
+        model = FaceMultitask(MultitaskConfig.from_dict(config))
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"weight file {path}: {e}") from e
+    return load_into(model, state, strict=True, path=path)

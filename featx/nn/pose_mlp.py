@@ -155,3 +155,35 @@ class PoseRegressor(nn.Module):
     def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
         features = landmark_features(landmarks).to(self.mean.device)
         return to_featx_pose(denormalize(self.net(features), self.mean, self.std))
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card builder and loader (``featx.hub`` imports them when the card is used)
+
+
+def build() -> PoseMLP:
+    """The bare v2 network (random init), as the ``pose_mlp`` card builds it."""
+    return PoseMLP(hidden=V2_HIDDEN, layernorm=True)
+
+
+def load(card, paths: dict) -> PoseRegressor:
+    """The ``pose_mlp`` card's loader: the weights file plus its JSON metadata (architecture
+    and output normalisation), loaded strictly into a :class:`PoseRegressor`."""
+    import json
+
+    from featx.nn.weights import WeightsError, load_into, read_state_dict
+
+    weights, meta_path = paths[card.files[0]], paths[card.files[1]]
+    try:
+        arch = json.loads(meta_path.read_text())["architecture"]
+        norm = arch["output_normalization"]
+        mean, std = norm["mean"], norm["std"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"cannot read pose MLP metadata {meta_path}: {e!r}") from e
+    sd = read_state_dict(weights)
+    hidden = arch.get("hidden") or hidden_from_state_dict(sd)
+    net = PoseMLP(
+        hidden=hidden, dropout=float(arch.get("dropout", 0.0)), layernorm=is_v2_state_dict(sd)
+    )
+    load_into(net, sd, strict=True, path=weights)
+    return PoseRegressor(net, mean, std)

@@ -181,3 +181,30 @@ def predict(
     batch = torch.cat(crops)
     probs = torch.softmax(model(batch), dim=1) if len(batch) else batch.new_zeros((0, N_CLASSES))
     return list(probs.split([len(c) for c in crops]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card loader (``featx.hub`` imports it when the card is used)
+
+
+def load(card, paths: dict) -> ResMasking:
+    """The ``resmasknet`` card's loader: ``config.json`` (in_channels, num_classes) and the
+    ``.pth`` whose ``"net"`` holds the state dict, loaded strictly."""
+    import json
+
+    from featx.nn.weights import WeightsError, load_into, read_state_dict
+
+    config_path, weights = paths["config.json"], paths[card.files[1]]
+    try:
+        config = json.loads(config_path.read_text())
+        in_channels = int(config.get("in_channels", 3))
+        num_classes = int(config.get("num_classes", N_CLASSES))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise WeightsError(f"cannot read resmasknet config {config_path}: {e!r}") from e
+    if num_classes != N_CLASSES:
+        raise WeightsError(
+            f"{config_path} says num_classes={num_classes}; featx maps the {N_CLASSES} FER2013 "
+            "emotions of resmasknet"
+        )
+    model = ResMasking(in_channels=in_channels, num_classes=num_classes)
+    return load_into(model, read_state_dict(weights), strict=True, path=weights)

@@ -1,0 +1,132 @@
+"""The model card: facts about one model, and how to fetch, build and load it.
+
+A card names its builder and loader as ``"module:attribute"`` strings (e.g.
+``"featx.nn.retinaface:RetinaFace"``), imported on first use, so listing the cards imports no
+model code and a new model is one file in ``featx/nn`` (or ``featx/classic``) plus one card.
+
+Examples
+--------
+>>> c = ModelCard(id="toy", task="face", name="toy", repo=None, files=("toy.safetensors",),
+...               file_format="bundled-safetensors", license="MIT", paper="-", input_spec="-",
+...               outputs=("y",), builder="featx.nn.retinaface:RetinaFace")
+>>> c.builder
+Ref('featx.nn.retinaface:RetinaFace')
+>>> type(c.build()).__name__
+'RetinaFace'
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from featx.hub.fetch import fetch_files
+
+__all__ = ["TASKS", "ModelCard", "Ref"]
+
+TASKS = (
+    "face",
+    "landmark",
+    "facepose",
+    "au",
+    "emotion",
+    "identity",
+    "gaze",
+    "multitask",
+    "blendshape",
+    "mesh",
+    "render",
+)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A callable named ``"package.module:attribute"``, imported when first called."""
+
+    target: str
+
+    def __post_init__(self) -> None:
+        module, sep, attr = self.target.partition(":")
+        if not (module and sep and attr):
+            raise ValueError(f"a builder/loader is named 'module:attribute', got {self.target!r}")
+
+    def resolve(self) -> Callable[..., Any]:
+        """The named object (its module imported on first use)."""
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Ref({self.target!r})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelCard:
+    """Facts about one model and how to build and load it.
+
+    ``tolerance`` is the absolute tolerance the conformance test allows on every output in
+    ``outputs``; with ``tolerance_relative`` it is multiplied by ``max|ref|`` of that output
+    (for FACTS that state ``|Δ| ≤ tol·max|ref|``). ``builder`` (no arguments → the bare module)
+    and ``loader`` (``(card, paths)`` → the model with its weights) are callables or
+    ``"module:attribute"`` names, imported when used. ``input_labels`` lists the names of the
+    values a model fed named values accepts (the face maps); empty when that does not apply.
+    """
+
+    id: str
+    task: str
+    name: str
+    repo: str | None
+    files: tuple[str, ...]
+    fallback_files: tuple[str, ...] = ()
+    revision: str | None = None
+    file_format: str
+    license: str
+    non_commercial: bool = False
+    paper: str
+    input_spec: str
+    outputs: tuple[str, ...]
+    tolerance: float = 1e-4
+    tolerance_relative: bool = False
+    input_labels: tuple[str, ...] = ()
+    builder: Callable[[], Any] | str | None = None
+    loader: Callable[[ModelCard, dict[str, Path]], Any] | str | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("builder", "loader"):
+            if isinstance(getattr(self, field), str):
+                object.__setattr__(self, field, Ref(getattr(self, field)))
+
+    @property
+    def bundled(self) -> bool:
+        """True for models shipped inside featx (no download)."""
+        return self.repo is None
+
+    def build(self):
+        """The bare torch module (random init, eval mode)."""
+        if self.builder is None:
+            raise NotImplementedError(f"featx has no implementation of model {self.id!r} yet")
+        return self.builder().eval()
+
+    def fetch(self, model_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+        """Local paths of this model's files, keyed by the names in ``files``.
+
+        For the first file, ``fallback_files`` are tried in order when it is absent.
+        Raises :class:`~featx.hub.ModelNotFoundError` naming what is missing and how to
+        provide it.
+        """
+        return fetch_files(self, model_dir)
+
+    def load(self, model_dir: str | os.PathLike | None = None, device: str = "cpu"):
+        """The model with its real weights (a torch module in eval mode, or a predictor)."""
+        if self.loader is None:
+            raise NotImplementedError(f"featx cannot load model {self.id!r} yet")
+        model = self.loader(self, self.fetch(model_dir))
+        if hasattr(model, "to") and hasattr(model, "eval"):
+            model = model.to(device).eval()
+        return model
