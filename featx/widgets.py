@@ -393,7 +393,7 @@ def view(ds: xr.Dataset, **kwargs) -> Viewer:
     Examples
     --------
     >>> viewer = view(ds)  # doctest: +SKIP
-    >>> viewer.toggles["gaze"].value = False  # doctest: +SKIP  (hide the gaze arrows)
+    >>> viewer.toggles["gaze"].value = False  # hide the gaze arrows  # doctest: +SKIP
     """
     return Viewer(ds, **kwargs)
 
