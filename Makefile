@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/featx demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check featx tests benchmarks
+	$(VENV)/bin/ruff check featx tests benchmarks conftest.py
 
 test: lint
 	$(PY) -m pytest -q

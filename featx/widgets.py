@@ -18,7 +18,7 @@ Examples
 --------
 >>> import featx
 >>> viewer = featx.widgets.view(ds)  # doctest: +SKIP
->>> viewer.slider.value = 10  # doctest: +SKIP  (what dragging the slider does)
+>>> viewer.slider.value = 10  # what dragging the slider does  # doctest: +SKIP
 >>> featx.widgets.compare(ds_v1, ds_v2, labels=("Detector", "Detectorv2"))  # doctest: +SKIP
 """
 
@@ -398,7 +398,7 @@ def view(ds: xr.Dataset, **kwargs) -> Viewer:
     Examples
     --------
     >>> viewer = view(ds)  # doctest: +SKIP
-    >>> viewer.toggles["gaze"].value = False  # doctest: +SKIP  (hide the gaze arrows)
+    >>> viewer.toggles["gaze"].value = False  # hide the gaze arrows  # doctest: +SKIP
     """
     return Viewer(ds, **kwargs)
 

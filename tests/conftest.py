@@ -1,7 +1,19 @@
-"""Shared fixtures."""
+"""Shared fixtures; the skip policy for optional packages (marker ``requires``) in optional.py."""
 
+from __future__ import annotations
+
+import optional
 import pytest
 from hubcache import use_hf_home
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    optional.check(item)
+
+
+def pytest_terminal_summary(terminalreporter):
+    optional.summary(terminalreporter)
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ def test_output_is_written_per_batch_and_resumes(tmp_path, video):
     assert again.frames_seen == 0  # everything was already on disk
 
 
+@pytest.mark.requires("zarr")
 def test_output_zarr(tmp_path, video):
     out = tmp_path / "run.zarr"
     ds = SquareDetector().detect(video, batch_size=4, output=out, progress=False)

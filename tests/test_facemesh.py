@@ -347,7 +347,6 @@ def test_image_to_landmarks_and_pose(mesh_ref, face, prefix):
 
 @pytest.fixture(scope="module")
 def converter():
-    pytest.importorskip("tflite", reason="conversion needs the [convert] extra")
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         import convert_assets
@@ -357,6 +356,7 @@ def converter():
     return convert_assets, convert_facemesh
 
 
+@pytest.mark.requires("tflite")
 def test_conversion_is_reproducible(converter, tmp_path, monkeypatch):
     convert_assets, convert_facemesh = converter
     monkeypatch.setattr(convert_assets, "converters", lambda: convert_facemesh.CONVERTERS)
@@ -375,6 +375,7 @@ def test_conversion_is_reproducible(converter, tmp_path, monkeypatch):
         ("mp_blendshapes", "BLENDSHAPES_MEMBER", "blendshapes_state_dict"),
     ],
 )
+@pytest.mark.requires("tflite")
 def test_conversion_consumes_every_manifest_tensor(converter, model_id, member, fn):
     _, cf = converter
     manifest = json.loads((CONF / model_id / "manifest.json").read_text())

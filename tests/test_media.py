@@ -298,7 +298,8 @@ def test_numpy_batch_and_single_image():
 
 
 def test_torch_tensor_inputs():
-    torch = pytest.importorskip("torch")
+    import torch
+
     t = torch.zeros(3, 3, 4, 5, dtype=torch.uint8)  # NxCxHxW
     for i in range(3):
         t[i, 0] = 10 * i  # red channel
@@ -452,3 +453,82 @@ def test_extension_tuples():
     assert ".mp4" in VIDEO_EXTENSIONS and ".avi" in VIDEO_EXTENSIONS
     assert all(e == e.lower() and e.startswith(".") for e in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
     assert not set(IMAGE_EXTENSIONS) & set(VIDEO_EXTENSIONS)
+
+
+# --------------------------------------------------------------------------- work done once
+
+
+def test_folder_of_images_is_decoded_once_per_image(tmp_path, monkeypatch):
+    """probe + iter_frames (what detect() does) decode each of N images once, not twice."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    n = 5
+    for i in range(n):
+        suffix = ".jpg" if i % 2 else ".png"
+        imwrite_rgb(folder / f"{i}{suffix}", np.full((6 + i, 9, 3), 20 * i, np.uint8))
+    calls = []
+    decode, read = cv2.imdecode, cv2.imread
+
+    def counting_decode(*args, **kwargs):
+        calls.append("imdecode")
+        return decode(*args, **kwargs)
+
+    def counting_read(*args, **kwargs):
+        calls.append("imread")
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "imdecode", counting_decode)
+    monkeypatch.setattr(cv2, "imread", counting_read)
+    infos = probe(folder)
+    assert calls == []  # sizes come from the headers
+    frames = [img for b in iter_frames(folder, batch_size=2) for img in b.images]
+    assert len(calls) == n
+    assert [(i.height, i.width) for i in infos] == [f.shape[:2] for f in frames]
+
+
+def test_probe_size_is_the_decoded_size_for_exif_rotated_jpeg(tmp_path):
+    """EXIF orientation is applied by neither the header read nor the decoder: sizes agree."""
+    from PIL import Image
+
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees to display"
+    Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(path, exif=exif.tobytes())
+    (info,) = probe(path)
+    img = read_frame(path, 0)
+    assert (info.width, info.height) == (20, 10) and img.shape == (10, 20, 3)
+
+
+def test_image_with_good_header_and_damaged_pixels(tmp_path):
+    """The header gives the size; decoding the damaged pixels raises, naming the file."""
+    rng = np.random.default_rng(2)
+    path = imwrite_rgb(tmp_path / "whole.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    (info,) = probe(cut)
+    assert (info.width, info.height) == (64, 64)
+    with pytest.raises(MediaError, match="cut.png: cannot decode image"):
+        all_frames(cut)
+
+
+def test_media_names_stay_importable():
+    import featx
+    import featx.media as media
+
+    for name in (
+        "ARRAY_SOURCE",
+        "TENSOR_SOURCE",
+        "IMAGE_EXTENSIONS",
+        "VIDEO_EXTENSIONS",
+        "FrameBatch",
+        "MediaError",
+        "SourceInfo",
+        "iter_frames",
+        "probe",
+        "read_frame",
+        "to_rgb_uint8",
+    ):
+        assert hasattr(media, name), name
+    assert media.ARRAY_SOURCE == "<array>" and media.TENSOR_SOURCE == "<tensor>"
+    assert featx.MediaError is media.MediaError

@@ -785,10 +785,10 @@ def test_read_affectiva_errors(tmp_path, text, message):
 # --- readers' output keeps through netCDF / zarr -----------------------------------------------
 
 
-@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+@pytest.mark.parametrize(
+    "suffix", [".nc", pytest.param(".zarr", marks=pytest.mark.requires("zarr"))]
+)
 def test_reader_output_saves_with_attrs_and_coordinates(tmp_path, suffix):
-    if suffix == ".zarr":
-        pytest.importorskip("zarr")
     rng = np.random.default_rng(12)
     header = _facet_header(6)
     facet = io.read_imotions(

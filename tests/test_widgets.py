@@ -13,6 +13,8 @@ import featx  # noqa: F401  (registers ds.feat)
 from featx import media, schema
 from featx.widgets import Compare, Viewer, _png, compare, view
 
+pytestmark = pytest.mark.requires("ipywidgets")
+
 N = 12
 
 

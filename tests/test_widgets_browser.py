@@ -7,7 +7,9 @@ test's tmp_path and are copied to ``$FEATX_ARTIFACTS/widgets_browser`` (default
 
 Needs ``/usr/bin/chromium`` (apt: chromium, chromium-driver) and the pip packages jupyterlab and
 playwright (the ``dev`` extra); ``.ci/run`` installs them. Playwright never downloads a browser
-here: it launches the system Chromium. A missing browser fails the test: it is not optional.
+here: it launches the system Chromium. Without Chromium the test is skipped with a loud reason
+(a laptop's ``make test`` stays usable); where ``FEATX_REQUIRE_BROWSER=1`` (``.ci/run`` sets it)
+a missing Chromium fails it.
 """
 
 from __future__ import annotations
@@ -139,9 +141,8 @@ def _write_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+@pytest.mark.requires("chromium")
 def test_slider_changes_the_frame_in_jupyterlab(lab, tmp_path, capsys):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
     from playwright.sync_api import sync_playwright
 
     url, root = lab
