@@ -17,9 +17,10 @@ Examples
 
 from featx.plot.animate import animate_face
 from featx.plot.detections import plot_detections
+from featx.plot.epochs import plot_epochs
 from featx.plot.face import plot_face, plot_face_mesh
 from featx.plot.face_model import FACE_MAPS, load_face_map, predict_face_mesh, predict_landmarks
-from featx.plot.timeseries import plot_aus, plot_bars, plot_emotions, plot_epochs
+from featx.plot.timeseries import plot_aus, plot_bars, plot_emotions
 
 __all__ = [
     "FACE_MAPS",

@@ -61,7 +61,7 @@ _MIRROR = (
     (31, 35), (32, 34), (48, 54), (49, 53), (50, 52), (59, 55), (58, 56), (60, 64), (61, 63),
     (67, 65),
 )  # fmt: skip
-_LABEL_DIMS = {"au": "aus", "emotion": "emotions", "blendshape": "blendshapes"}
+_LABEL_DIMS = {schema.label_dim(v): v for v in ("aus", "emotions", "blendshapes")}
 _DEFAULT_MAP = {
     "au": "au_to_mesh_v4",
     "emotion": "emotion_to_mesh_v6",
