@@ -50,6 +50,7 @@ from featx.nn.convnextv2 import (  # noqa: F401  (re-exported: the backbone's ow
     LayerNorm2d,
 )
 from featx.nn.ops import roi_align
+from featx.nn.resampling import grid_sample_chips
 from featx.nn.rotations import rotvec_to_matrix
 
 #: Side of the square face chip cut from the frame, and the enlargement of the box's longer side.
@@ -487,7 +488,7 @@ def square_crops(
     box; it is not clamped to the frame. Chip pixel (row i, col j) samples the frame scaled to
     [0, 1] bilinearly at pixel-index coordinates ``origin + (j + 0.5, i + 0.5) * side / size``
     (pixel centres on integers), reflecting about the frame's edges (-0.5 and W - 0.5); there
-    is no antialiasing.
+    is no antialiasing (:func:`featx.nn.resampling.grid_sample_chips`).
 
     Parameters
     ----------
@@ -531,17 +532,8 @@ def square_crops(
     steps = torch.arange(size, dtype=torch.float32, device=frame.device) + 0.5
     sx = affine[:, 0:1] + steps * side[:, None] / size  # (N, size): per column
     sy = affine[:, 1:2] + steps * side[:, None] / size  # (N, size): per row
-    gx, gy = 2 * (sx + 0.5) / width - 1, 2 * (sy + 0.5) / height - 1
-    grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
     picture = frame.permute(2, 0, 1).to(torch.float32) / 255
-    out = F.grid_sample(
-        picture[None],
-        grid.reshape(1, n * size, size, 2),
-        mode="bilinear",
-        padding_mode="reflection",
-        align_corners=False,
-    )
-    return out.reshape(3, n, size, size).transpose(0, 1).contiguous(), affine
+    return grid_sample_chips(picture, sx, sy).contiguous(), affine
 
 
 def preprocess(chips: torch.Tensor, image_size: int = 224) -> torch.Tensor:
