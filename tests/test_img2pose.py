@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from hubcache import CONF, detweights, put_in_hub_cache, safetensors_bytes
-from scipy.optimize import linear_sum_assignment
+from matching import match_detections
 from scipy.spatial.transform import Rotation
 
 from featx import hub
@@ -86,20 +86,6 @@ def _columns_close(got, want, rel=REL, what=""):
     got = got.detach().cpu().numpy() if torch.is_tensor(got) else np.asarray(got)
     for j in range(want.shape[1]):
         _close(got[:, j], want[:, j], rel, f"{what} column {j}")
-
-
-def _match(got_boxes, want_boxes, got_scores=None, want_scores=None) -> np.ndarray:
-    """Index into ``got`` of the row matching each ``want`` row (same count required): the
-    pairing that minimises box distance (plus score distance), as rows may be permuted."""
-    got_boxes, want_boxes = np.asarray(got_boxes, np.float64), np.asarray(want_boxes, np.float64)
-    assert got_boxes.shape == want_boxes.shape
-    cost = np.abs(want_boxes[:, None, :] - got_boxes[None, :, :]).max(-1)
-    if got_scores is not None:
-        cost = cost + 1e3 * np.abs(np.asarray(want_scores)[:, None] - np.asarray(got_scores)[None])
-    rows, cols = linear_sum_assignment(cost)
-    order = np.empty(len(rows), np.int64)
-    order[rows] = cols
-    return order
 
 
 def _grid_sizes(ref) -> list[tuple[int, int]]:
@@ -243,7 +229,7 @@ def test_decode_boxes_clamps_log_scale():
 
 
 def _assert_same_proposals(got: torch.Tensor, want: np.ndarray):
-    order = _match(got.numpy(), want)
+    order = match_detections(got.numpy(), want)
     np.testing.assert_allclose(got.numpy()[order], want, rtol=0, atol=PROPOSAL_PX)
 
 
@@ -282,7 +268,7 @@ def test_roi_heads_on_recorded_proposals(ref, model, stages):
 
 
 def _assert_same_detections(found, ref, boxes_key, px):
-    order = _match(found["boxes"], ref[boxes_key], found["scores"], ref["out_scores"])
+    order = match_detections(found["boxes"], ref[boxes_key], found["scores"], ref["out_scores"])
     np.testing.assert_allclose(found["boxes"].numpy()[order], ref[boxes_key], rtol=0, atol=px)
     np.testing.assert_allclose(found["scores"].numpy()[order], ref["out_scores"], rtol=0, atol=1e-5)
     _columns_close(found["dofs"][order], ref["out_dofs"], what="out_dofs")
@@ -419,6 +405,8 @@ def test_detector_postprocess_on_recorded_output(ref, post):
         torch.from_numpy(ref["out_dofs"]),
         **post,
     )
+    order = match_detections(det["boxes"], ref["det_boxes"], det["scores"], ref["det_scores"])
+    det = {k: v[torch.from_numpy(order)] for k, v in det.items()}
     np.testing.assert_allclose(det["boxes"].numpy(), ref["det_boxes"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(det["scores"].numpy(), ref["det_scores"], rtol=0, atol=1e-6)
     _columns_close(det["dofs"], ref["det_dofs_euler"], what="det_dofs_euler")
@@ -426,6 +414,8 @@ def test_detector_postprocess_on_recorded_output(ref, post):
 
 def test_detect_faces_reports_detections_in_featx_signs(ref, model, post):
     (faces,) = ip.detect_faces(model, [ref["image"]], **post)
+    order = match_detections(faces["boxes"], ref["det_boxes"], faces["scores"], ref["det_scores"])
+    faces = {k: v[order] for k, v in faces.items()}
     original = ref["image"].shape[:2]
     ratio = max(o / s for o, s in zip(original, ref["image_sizes"][0], strict=True))
     np.testing.assert_allclose(faces["boxes"], ref["det_boxes"], rtol=0, atol=BOX_PX * ratio)

@@ -522,12 +522,10 @@ def square_crops(
         dtype=torch.float32,
         device=frame.device,
     ).reshape(-1, 4)
-    height, width = frame.shape[:2]
     x1, y1, x2, y2 = boxes.unbind(1)
     side = (torch.maximum(x2 - x1, y2 - y1) * expand).clamp(min=1)
     affine = torch.stack([(x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side], dim=1)
-    n = len(boxes)
-    if n == 0:
+    if len(boxes) == 0:
         return torch.zeros(0, 3, size, size, device=frame.device), affine
     steps = torch.arange(size, dtype=torch.float32, device=frame.device) + 0.5
     sx = affine[:, 0:1] + steps * side[:, None] / size  # (N, size): per column
