@@ -29,10 +29,22 @@ def test_equal_boxes_are_told_apart_by_score():
 def test_a_different_set_fails():
     moved = BOXES.copy()
     moved[2] += 200  # one face is somewhere else entirely
-    with pytest.raises(AssertionError, match=r"reference detections \[2\]"):
+    with pytest.raises(AssertionError, match=r"reference detections \[2\] have no matching"):
         match_detections(moved, BOXES, SCORES, SCORES)
     with pytest.raises(AssertionError, match="2 detections, the reference has 3"):
         match_detections(BOXES[:2], BOXES, SCORES[:2], SCORES)
+
+
+def test_boxes_of_zero_size_match_by_position():
+    # boxes clipped to an image corner have no area, so no IoU: their position decides
+    points = np.array([[452.0, 248, 452, 248], [452, 217, 452, 217], *BOXES])
+    scores = np.array([0.19, 0.19 + 1e-7, *SCORES])
+    order = match_detections(points[[1, 0, 2, 3, 4]], points, scores[[1, 0, 2, 3, 4]], scores)
+    assert order.tolist() == [1, 0, 2, 3, 4]
+    moved = points.copy()
+    moved[0] += [90.0, 0, 90, 0]
+    with pytest.raises(AssertionError, match=r"\[0\] have no matching"):
+        match_detections(moved, points)
 
 
 def test_no_detections_match_no_reference():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
@@ -66,3 +68,44 @@ def test_gaze_reuses_the_head_rotation_bit_for_bit():
     matrix[:, :3, 3] = [[1.0, 2.0, -50.0], [-3.0, 1.0, -40.0], [0.0, 0.0, -60.0]]
     rotation = rotations.unit_rotation(matrix)
     np.testing.assert_array_equal(gaze_angles(mesh, matrix, rotation), gaze_angles(mesh, matrix))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rotation vectors, matrices and Euler angles (moved here from test_img2pose with the code)
+
+
+def test_rotation_conversions_round_trip():
+    rng = np.random.default_rng(0)
+    rvec = torch.from_numpy(Rotation.random(50, random_state=1).as_rotvec())
+    matrices = ip.rotvec_to_matrix(rvec)
+    np.testing.assert_allclose(
+        matrices.numpy(), Rotation.from_rotvec(rvec.numpy()).as_matrix(), atol=1e-12
+    )
+    general = rvec.norm(dim=1) < math.pi - 0.05
+    torch.testing.assert_close(ip.matrix_to_rotvec(matrices[general]), rvec[general])
+    # Near pi the axis is a column of (R + I) / 2, exact at pi itself (and signed like the
+    # antisymmetric part); near zero the vector is half the antisymmetric part.
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    for theta, tol in ((math.pi - 1e-7, 1e-6), (-(math.pi - 1e-7), 1e-6), (1e-8, 1e-12)):
+        r = torch.from_numpy(axis * theta)
+        got = ip.matrix_to_rotvec(ip.rotvec_to_matrix(r))
+        torch.testing.assert_close(got, r, rtol=0, atol=tol)
+
+
+def test_matrix_to_rotvec_of_a_sheared_matrix_follows_the_recipe():
+    """Not orthonormal: theta from the trace, axis from the antisymmetric part (no
+    orthonormalisation, unlike scipy)."""
+    m = torch.tensor([[1.0, 0.2, 0.0], [0.0, 0.9, -0.3], [0.1, 0.3, 1.0]], dtype=torch.float64)
+    theta = math.acos((m.trace().item() - 1) / 2)
+    s = torch.tensor([0.3 - (-0.3), 0.0 - 0.1, 0.0 - 0.2], dtype=torch.float64)
+    torch.testing.assert_close(ip.matrix_to_rotvec(m), s / (2 * math.sin(theta)) * theta)
+
+
+def test_rotvec_to_euler_is_zyx_reversed():
+    rvec = Rotation.random(50, random_state=2).as_rotvec()
+    want = Rotation.from_rotvec(rvec).as_euler("ZYX")[:, ::-1]
+    np.testing.assert_allclose(ip.rotvec_to_euler(torch.from_numpy(rvec)).numpy(), want, atol=1e-12)
+    a, b, c = 0.3, -0.2, 0.5  # R = Rz(c) Ry(b) Rx(a)
+    r = Rotation.from_euler("ZYX", [c, b, a]).as_rotvec()
+    np.testing.assert_allclose(ip.rotvec_to_euler(torch.from_numpy(r)).numpy(), [a, b, c])
