@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 from hubcache import CONF, detweights, put_in_hub_cache, safetensors_bytes
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial.transform import Rotation
+from matching import match_detections
 
 from featx import hub
 from featx.nn import img2pose as ip
@@ -86,20 +85,6 @@ def _columns_close(got, want, rel=REL, what=""):
     got = got.detach().cpu().numpy() if torch.is_tensor(got) else np.asarray(got)
     for j in range(want.shape[1]):
         _close(got[:, j], want[:, j], rel, f"{what} column {j}")
-
-
-def _match(got_boxes, want_boxes, got_scores=None, want_scores=None) -> np.ndarray:
-    """Index into ``got`` of the row matching each ``want`` row (same count required): the
-    pairing that minimises box distance (plus score distance), as rows may be permuted."""
-    got_boxes, want_boxes = np.asarray(got_boxes, np.float64), np.asarray(want_boxes, np.float64)
-    assert got_boxes.shape == want_boxes.shape
-    cost = np.abs(want_boxes[:, None, :] - got_boxes[None, :, :]).max(-1)
-    if got_scores is not None:
-        cost = cost + 1e3 * np.abs(np.asarray(want_scores)[:, None] - np.asarray(got_scores)[None])
-    rows, cols = linear_sum_assignment(cost)
-    order = np.empty(len(rows), np.int64)
-    order[rows] = cols
-    return order
 
 
 def _grid_sizes(ref) -> list[tuple[int, int]]:
@@ -243,7 +228,7 @@ def test_decode_boxes_clamps_log_scale():
 
 
 def _assert_same_proposals(got: torch.Tensor, want: np.ndarray):
-    order = _match(got.numpy(), want)
+    order = match_detections(got.numpy(), want)
     np.testing.assert_allclose(got.numpy()[order], want, rtol=0, atol=PROPOSAL_PX)
 
 
@@ -282,7 +267,7 @@ def test_roi_heads_on_recorded_proposals(ref, model, stages):
 
 
 def _assert_same_detections(found, ref, boxes_key, px):
-    order = _match(found["boxes"], ref[boxes_key], found["scores"], ref["out_scores"])
+    order = match_detections(found["boxes"], ref[boxes_key], found["scores"], ref["out_scores"])
     np.testing.assert_allclose(found["boxes"].numpy()[order], ref[boxes_key], rtol=0, atol=px)
     np.testing.assert_allclose(found["scores"].numpy()[order], ref["out_scores"], rtol=0, atol=1e-5)
     _columns_close(found["dofs"][order], ref["out_dofs"], what="out_dofs")
@@ -329,43 +314,6 @@ def test_no_proposals_give_no_faces(model, config, stages):
 
 # ---------------------------------------------------------------------------------------------
 # Pose geometry
-
-
-def test_rotation_conversions_round_trip():
-    rng = np.random.default_rng(0)
-    rvec = torch.from_numpy(Rotation.random(50, random_state=1).as_rotvec())
-    matrices = ip.rotvec_to_matrix(rvec)
-    np.testing.assert_allclose(
-        matrices.numpy(), Rotation.from_rotvec(rvec.numpy()).as_matrix(), atol=1e-12
-    )
-    general = rvec.norm(dim=1) < math.pi - 0.05
-    torch.testing.assert_close(ip.matrix_to_rotvec(matrices[general]), rvec[general])
-    # Near pi the axis is a column of (R + I) / 2, exact at pi itself (and signed like the
-    # antisymmetric part); near zero the vector is half the antisymmetric part.
-    axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
-    for theta, tol in ((math.pi - 1e-7, 1e-6), (-(math.pi - 1e-7), 1e-6), (1e-8, 1e-12)):
-        r = torch.from_numpy(axis * theta)
-        got = ip.matrix_to_rotvec(ip.rotvec_to_matrix(r))
-        torch.testing.assert_close(got, r, rtol=0, atol=tol)
-
-
-def test_matrix_to_rotvec_of_a_sheared_matrix_follows_the_recipe():
-    """Not orthonormal: theta from the trace, axis from the antisymmetric part (no
-    orthonormalisation, unlike scipy)."""
-    m = torch.tensor([[1.0, 0.2, 0.0], [0.0, 0.9, -0.3], [0.1, 0.3, 1.0]], dtype=torch.float64)
-    theta = math.acos((m.trace().item() - 1) / 2)
-    s = torch.tensor([0.3 - (-0.3), 0.0 - 0.1, 0.0 - 0.2], dtype=torch.float64)
-    torch.testing.assert_close(ip.matrix_to_rotvec(m), s / (2 * math.sin(theta)) * theta)
-
-
-def test_rotvec_to_euler_is_zyx_reversed():
-    rvec = Rotation.random(50, random_state=2).as_rotvec()
-    want = Rotation.from_rotvec(rvec).as_euler("ZYX")[:, ::-1]
-    np.testing.assert_allclose(ip.rotvec_to_euler(torch.from_numpy(rvec)).numpy(), want, atol=1e-12)
-    a, b, c = 0.3, -0.2, 0.5  # R = Rz(c) Ry(b) Rx(a)
-    r = Rotation.from_euler("ZYX", [c, b, a]).as_rotvec()
-    np.testing.assert_allclose(ip.rotvec_to_euler(torch.from_numpy(r)).numpy(), [a, b, c])
 
 
 def test_local_to_global_keeps_a_centred_full_image_box():
@@ -419,6 +367,8 @@ def test_detector_postprocess_on_recorded_output(ref, post):
         torch.from_numpy(ref["out_dofs"]),
         **post,
     )
+    order = match_detections(det["boxes"], ref["det_boxes"], det["scores"], ref["det_scores"])
+    det = {k: v[torch.from_numpy(order)] for k, v in det.items()}
     np.testing.assert_allclose(det["boxes"].numpy(), ref["det_boxes"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(det["scores"].numpy(), ref["det_scores"], rtol=0, atol=1e-6)
     _columns_close(det["dofs"], ref["det_dofs_euler"], what="det_dofs_euler")
@@ -426,6 +376,8 @@ def test_detector_postprocess_on_recorded_output(ref, post):
 
 def test_detect_faces_reports_detections_in_featx_signs(ref, model, post):
     (faces,) = ip.detect_faces(model, [ref["image"]], **post)
+    order = match_detections(faces["boxes"], ref["det_boxes"], faces["scores"], ref["det_scores"])
+    faces = {k: v[order] for k, v in faces.items()}
     original = ref["image"].shape[:2]
     ratio = max(o / s for o, s in zip(original, ref["image_sizes"][0], strict=True))
     np.testing.assert_allclose(faces["boxes"], ref["det_boxes"], rtol=0, atol=BOX_PX * ratio)

@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
+from featx.nn.resampling import bilinear_zero_np
+
 #: Side of the face crop and of the aligned face.
 CROP_SIZE = 112
 #: Expansion of the detector box (width and height, about its centre) for the crop.
@@ -97,7 +99,8 @@ def warp(crops, affine, size: int = CROP_SIZE) -> np.ndarray:
     """Warp each crop through its affine onto a ``size`` x ``size`` aligned face.
 
     The affine is first rounded to float32. Output pixel (u = column, v = row) reads the crop at
-    ``M⁻¹ (u, v, 1)`` (integer pixel centres), bilinearly, with taps outside the crop reading 0;
+    ``M⁻¹ (u, v, 1)`` (integer pixel centres), bilinearly, with taps outside the crop reading 0
+    (:func:`featx.nn.resampling.bilinear_zero_np`);
     where that point lies outside ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` every channel is
     :data:`OUTSIDE_FILL`.
 
@@ -130,17 +133,7 @@ def warp(crops, affine, size: int = CROP_SIZE) -> np.ndarray:
     du, dv = u[None] - m[:, 0, 2, None, None], v[None] - m[:, 1, 2, None, None]
     sx = inverse[:, 0, 0, None, None] * du + inverse[:, 0, 1, None, None] * dv
     sy = inverse[:, 1, 0, None, None] * du + inverse[:, 1, 1, None, None] * dv
-    x0, y0 = np.floor(sx), np.floor(sy)
-    wx, wy = sx - x0, sy - y0
-    pixels = crops.transpose(0, 2, 3, 1).reshape(n * height * width, channels)
-    first = (np.arange(n) * height * width)[:, None, None]
-    out = np.zeros((n, size, size, channels))
-    for dy, dx, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx),
-                           (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):  # fmt: skip
-        xs, ys = x0.astype(np.int64) + dx, y0.astype(np.int64) + dy
-        inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
-        taps = pixels[first + ys.clip(0, height - 1) * width + xs.clip(0, width - 1)]
-        out += (weight * inside)[..., None] * taps
+    out = bilinear_zero_np(crops, sx, sy)
     outside = (sx < -0.5) | (sx > width - 0.5) | (sy < -0.5) | (sy > height - 0.5)
     out[outside] = OUTSIDE_FILL
     return out.transpose(0, 3, 1, 2).astype(np.float32)

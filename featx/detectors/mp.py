@@ -54,7 +54,7 @@ from featx.detectors.base import BaseDetector, model_provenance
 from featx.nn import blazeface as bf
 from featx.nn import blendshapes as bs
 from featx.nn import facemesh as fm
-from featx.nn import mesh_pose, openvino_runtime
+from featx.nn import mesh_pose, openvino_runtime, rotations
 from featx.nn import mini_xception as mx
 
 #: ``face_detector`` option -> the detectors it runs (stage -> bundled model card), most trusted
@@ -128,12 +128,6 @@ def aus_from_blendshapes(blendshapes: np.ndarray) -> np.ndarray:
     return np.asarray(blendshapes, dtype=np.float64) @ weights.T
 
 
-def _rotation(matrix: np.ndarray) -> np.ndarray:
-    """The rotation part of head-pose matrices (columns scaled to unit length)."""
-    m = np.asarray(matrix, dtype=np.float64)[..., :3, :3]
-    return m / np.linalg.norm(m, axis=-2, keepdims=True)
-
-
 def _line_of_sight(translation: np.ndarray) -> np.ndarray:
     """Rotations taking the camera's +z axis to the direction from each face to the camera."""
     v = -np.asarray(translation, dtype=np.float64)
@@ -144,7 +138,9 @@ def _line_of_sight(translation: np.ndarray) -> np.ndarray:
     return np.eye(3) + k + k @ k / (1 + c)[..., None, None]
 
 
-def gaze_angles(mesh: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+def gaze_angles(
+    mesh: np.ndarray, matrix: np.ndarray, rotation: np.ndarray | None = None
+) -> np.ndarray:
     """Gaze pitch and yaw in degrees (featx signs), a geometric estimate from the irises.
 
     Each iris centre (468, 473) is measured from the midpoint of its eye's corners (33/133,
@@ -160,6 +156,8 @@ def gaze_angles(mesh: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     ----------
     mesh : (N, 478, 3) x, y in image pixels (y down), z in the same units (smaller is closer).
     matrix : (N, 4, 4) head-pose matrices (:func:`featx.nn.mesh_pose.head_pose_matrix`).
+    rotation : their unit rotations (:func:`featx.nn.rotations.unit_rotation`), when the caller
+        has them already.
 
     Returns
     -------
@@ -175,7 +173,7 @@ def gaze_angles(mesh: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     array([[ 0., 30.]])
     """
     mesh = np.asarray(mesh, dtype=np.float64)
-    rotation = _rotation(matrix)
+    rotation = rotations.unit_rotation(matrix) if rotation is None else rotation
     seen = np.swapaxes(_line_of_sight(np.asarray(matrix)[..., :3, 3]), -1, -2) @ rotation
     points = mesh * np.array([1.0, -1.0, -1.0])  # x right, y up, z toward the viewer
     head = points @ seen  # row vectors: (R^T p)^T = p^T R
@@ -650,6 +648,7 @@ class MPDetector(BaseDetector):
                     mesh_pose.head_pose_matrix(norm, (width, height), self.canonical_face)
                 )
         matrix = np.concatenate(matrices)
+        rotation = rotations.unit_rotation(matrix)  # once, for the angles and the gaze
         with torch.inference_mode():
             blend = self.nets["blendshape"](bs.blendshape_input(mesh).to(self.device)).cpu().numpy()
         values = {
@@ -661,9 +660,9 @@ class MPDetector(BaseDetector):
             "landmarks": mesh[:, fm.DLIB68_FROM_MP478, :2],
             "mesh": mesh,
             "aus": aus_from_blendshapes(blend),
-            "head_pose": mesh_pose.euler_featx_deg(matrix),
+            "head_pose": rotations.y_up_to_featx_deg(rotation),
             "head_translation": matrix[:, :3, 3],
-            "gaze": gaze_angles(mesh, matrix),
+            "gaze": gaze_angles(mesh, matrix, rotation),
             "blendshapes": blend,
         }
         if "emotion" in self.nets:

@@ -4,10 +4,11 @@ MediaPipe samples the source with OpenCV's fixed-point bilinear interpolation on
 (coordinates rounded to 1/32 pixel, integer weights, rounded result); these functions reproduce
 its tensors bit for bit. OpenCV's own ``warpAffine``/``warpPerspective`` no longer use that
 arithmetic (OpenCV 5 differs by up to a few grey levels), so the sampling positions are computed
-here and handed to ``cv2.remap`` as fixed-point maps.
+here and sampled by :func:`featx.nn.resampling.sample_u8`.
 
 - :func:`letterbox_pads`: the padding fractions of the square detector tensor;
-- :func:`sample_u8`: bilinear samples of an image at given source coordinates;
+- :func:`sample_u8` (from :mod:`featx.nn.resampling`, importable here too): bilinear samples
+  of an image at given source coordinates;
 - :func:`detector_tensor`: a whole image -> the BlazeFace input tensor (letterboxed, [-1, 1]).
 
 Example
@@ -26,10 +27,7 @@ import cv2
 import numpy as np
 
 from featx.media import ARRAY_SOURCE, to_rgb_uint8
-
-#: Sub-pixel resolution of OpenCV's fixed-point bilinear interpolation (1/32 pixel).
-_FRACTION_BITS = 5
-_BORDERS = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
+from featx.nn.resampling import sample_u8
 
 
 def letterbox_pads(height: int, width: int) -> tuple[float, float]:
@@ -45,50 +43,6 @@ def letterbox_pads(height: int, width: int) -> tuple[float, float]:
     """
     side = max(height, width)
     return (side - width) / (2 * side), (side - height) / (2 * side)
-
-
-def sample_u8(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: str = "zero") -> np.ndarray:
-    """Bilinear samples of a uint8 image at source pixel coordinates, OpenCV fixed point.
-
-    Pixel ``(u, v)`` has its centre at integer ``(u, v)``. Each coordinate is rounded half to
-    even to 1/32 pixel; the four neighbours get integer weights ``(32 - ax)(32 - ay)`` etc. and
-    the sum is rounded (``(s + 512) >> 10``). Neighbours outside the image read 0 (``"zero"``) or
-    the nearest edge pixel (``"replicate"``).
-
-    Parameters
-    ----------
-    image : (H, W, C) uint8.
-    x, y : (h, w) float source coordinates of every output pixel (float64 recommended).
-    border : ``"zero"`` or ``"replicate"``.
-
-    Returns
-    -------
-    (h, w, C) uint8.
-
-    Examples
-    --------
-    >>> img = np.array([[0, 100], [200, 255]], np.uint8)[:, :, None]
-    >>> sample_u8(img, np.array([[0.5, 1.0]]), np.array([[0.5, 2.0]]))[..., 0].tolist()
-    [[139, 0]]
-    """
-    if border not in _BORDERS:
-        raise ValueError(f"border must be one of {sorted(_BORDERS)}, got {border!r}")
-    if image.dtype != np.uint8 or image.ndim != 3:
-        raise ValueError(
-            f"sample_u8 needs an (H, W, C) uint8 image, got {image.shape} {image.dtype}"
-        )
-    scale = 1 << _FRACTION_BITS
-    fx = np.rint(np.asarray(x, dtype=np.float64) * scale)
-    fy = np.rint(np.asarray(y, dtype=np.float64) * scale)
-    limit = np.iinfo(np.int16).max
-    if max(np.abs(fx).max(), np.abs(fy).max()) / scale >= limit:
-        raise ValueError(f"sample coordinates must lie within +-{limit} pixels")
-    fx, fy = fx.astype(np.int64), fy.astype(np.int64)
-    whole = np.stack([fx >> _FRACTION_BITS, fy >> _FRACTION_BITS], axis=-1).astype(np.int16)
-    mask = scale - 1
-    fraction = ((fy & mask) * scale + (fx & mask)).astype(np.uint16)
-    out = cv2.remap(image, whole, fraction, cv2.INTER_LINEAR, borderMode=_BORDERS[border])
-    return out.reshape(*whole.shape[:2], image.shape[2])
 
 
 def detector_tensor(

@@ -6,7 +6,8 @@ landmarks lifted into a perspective camera (vertical field of view 63 degrees, n
 origin at the image's top-left) gives a 4x4 matrix ``M`` with ``P ≈ M·[canonical; 1]`` in camera
 coordinates (x right, y up, z towards the viewer; the face lies at z < 0, units cm).
 :func:`euler_featx_deg` turns ``M`` into featx's pitch, roll, yaw in degrees (+pitch = chin up,
-+yaw = turned toward the subject's right, +roll = tilted toward the subject's right).
++yaw = turned toward the subject's right, +roll = tilted toward the subject's right; the
+convention and its maths live in :mod:`featx.nn.rotations`).
 
 The canonical vertices and the 33 weighted landmarks come from the Face Landmarker bundle
 (``featx/assets/mp_geometry.safetensors``; see :func:`canonical_face`).
@@ -25,6 +26,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
+
+from featx.nn.rotations import unit_rotation, y_up_to_featx_deg
 
 #: Camera of MediaPipe's geometry pipeline (not stored in the bundle).
 VERTICAL_FOV_DEG = 63.0
@@ -129,16 +132,13 @@ def head_pose_matrix(
 def euler_featx_deg(matrix: np.ndarray) -> np.ndarray:
     """Pitch, roll, yaw in degrees (featx signs) of head-pose matrices.
 
-    Uses ``R = Rz(roll)·Ry(-yaw)·Rx(-pitch)`` on the rotation part with unit columns.
+    :func:`featx.nn.rotations.y_up_to_featx_deg` of the rotation part with unit columns
+    (:func:`featx.nn.rotations.unit_rotation`); a caller that also needs that rotation (gaze)
+    computes it once and calls those two itself.
 
     Examples
     --------
     >>> euler_featx_deg(np.eye(4))
     array([-0.,  0.,  0.])
     """
-    m = np.asarray(matrix, dtype=np.float64)[..., :3, :3]
-    r = m / np.linalg.norm(m, axis=-2, keepdims=True)
-    pitch = -np.arctan2(r[..., 2, 1], r[..., 2, 2])
-    yaw = np.arctan2(r[..., 2, 0], np.hypot(r[..., 0, 0], r[..., 1, 0]))
-    roll = np.arctan2(r[..., 1, 0], r[..., 0, 0])
-    return np.degrees(np.stack([pitch, roll, yaw], axis=-1))
+    return y_up_to_featx_deg(unit_rotation(matrix))

@@ -12,7 +12,8 @@ lines up position by position with ``schema.EMOTIONS``; ``schema.EMOTION_NATIVE_
 Around the network, fer's face crop: the grey image is padded by 40 px with the mean of its
 bottom two rows (:func:`pad_value`), the face box is made square and grown by a 10 px margin
 (:func:`crop_boxes`), the crop is resized to 64x64 with OpenCV's bilinear rule
-(:func:`resize_linear`) and scaled to [-1, 1] (:func:`preprocess`).
+(:func:`featx.nn.resampling.resize_linear_u8`, also named :data:`resize_linear` here) and
+scaled to [-1, 1] (:func:`preprocess`).
 
 Example
 -------
@@ -33,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from featx.nn.resampling import resize_linear_u8
+
 INPUT_SIZE = 64
 #: fer pads the grey image by this many pixels on every side before cropping.
 IMAGE_PADDING = 40
@@ -41,7 +44,6 @@ MARGIN = 10
 NUM_CLASSES = 7
 BN_EPS = 1e-3
 BLOCK_CHANNELS = ((8, 16), (16, 32), (32, 64), (64, 128))
-_COEF_SCALE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE (11 fractional bits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,39 +196,8 @@ def crop_boxes(face_boxes, margin: int = MARGIN, padding: int = IMAGE_PADDING) -
     return np.stack([x1, y1, x + side + margin, y + side + margin], axis=1)
 
 
-def _linear_taps(n_src: int, n_dst: int, clamp_position: bool):
-    """Source indices and 11-bit weights of OpenCV's bilinear resize along one axis."""
-    scale = 1.0 / (n_dst / n_src)
-    pos = ((np.arange(n_dst) + 0.5) * scale - 0.5).astype(np.float32)
-    i0 = np.floor(pos).astype(np.int64)
-    frac = pos - i0.astype(np.float32)
-    if clamp_position:  # columns: a sample outside the image takes the edge pixel alone
-        frac = np.where((i0 < 0) | (i0 >= n_src - 1), np.float32(0), frac)
-        i0 = np.clip(i0, 0, n_src - 1)
-    w0 = np.rint((np.float32(1) - frac) * _COEF_SCALE).astype(np.int64)
-    w1 = np.rint(frac * _COEF_SCALE).astype(np.int64)
-    return np.clip(i0, 0, n_src - 1), np.clip(i0 + 1, 0, n_src - 1), w0, w1
-
-
-def resize_linear(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-    """Resize a grey uint8 (H, W) image to (size, size) exactly as ``cv2.resize`` INTER_LINEAR.
-
-    OpenCV's 8-bit path: weights in 11-bit fixed point; the horizontal pass clamps the sample
-    position to the image, the vertical pass only the row index; rows are blended as OpenCV's
-    vector kernel does, ``((r0 >> 4) * b0 >> 16) + ((r1 >> 4) * b1 >> 16)``, rounded ``(+2) >> 2``.
-    No antialiasing on downscale.
-    """
-    image = np.asarray(image)
-    if image.ndim != 2 or image.dtype != np.uint8 or 0 in image.shape:
-        raise ValueError(
-            f"expected a non-empty (H, W) uint8 image, got {image.dtype} {image.shape}"
-        )
-    x0, x1, a0, a1 = _linear_taps(image.shape[1], size, clamp_position=True)
-    y0, y1, b0, b1 = _linear_taps(image.shape[0], size, clamp_position=False)
-    px = image.astype(np.int64)
-    rows = px[:, x0] * a0 + px[:, x1] * a1
-    blended = ((rows[y0] >> 4) * b0[:, None] >> 16) + ((rows[y1] >> 4) * b1[:, None] >> 16)
-    return np.clip((blended + 2) >> 2, 0, 255).astype(np.uint8)
+#: ``cv2.resize`` INTER_LINEAR on uint8, bit for bit (the name this module has always had).
+resize_linear = resize_linear_u8
 
 
 def crop_faces(

@@ -6,9 +6,10 @@ valence/arousal and a binned gaze estimate from both eyes. The module keeps the 
 shapes of ``py-feat/face_multitask_v2`` files (the backbone in timm's ``features_only``
 layout: ``backbone.stem_0``, ``backbone.stages_3`` ...), so a real file loads strictly.
 
-Papers: Woo et al., "ConvNeXt V2", CVPR 2023 (backbone); Luo et al., "Learning Multi-dimensional
-Edge Feature-based AU Relation Graph for Facial Action Unit Recognition", IJCAI 2022 (AU head,
-its AFG and FGG parts); Abdelrahman et al., "L2CS-Net", 2022 (binned gaze).
+Papers: Woo et al., "ConvNeXt V2", CVPR 2023 (backbone, :mod:`featx.nn.convnextv2`); Luo et
+al., "Learning Multi-dimensional Edge Feature-based AU Relation Graph for Facial Action Unit
+Recognition", IJCAI 2022 (AU head, its AFG and FGG parts); Abdelrahman et al., "L2CS-Net",
+2022 (binned gaze).
 
 The heads a checkpoint has are set by its config (the JSON under the safetensors metadata key
 ``"config"``); :class:`MultitaskConfig` holds it, its defaults being the v2.8 checkpoint that
@@ -39,7 +40,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from featx.nn.convnextv2 import (  # noqa: F401  (re-exported: the backbone's own module)
+    DIMS,
+    GRN,
+    ConvNeXtStage,
+    ConvNeXtV2Block,
+    ConvNeXtV2Features,
+    GRNMlp,
+    LayerNorm2d,
+)
 from featx.nn.ops import roi_align
+from featx.nn.resampling import grid_sample_chips
+from featx.nn.rotations import rotvec_to_matrix
 
 #: Side of the square face chip cut from the frame, and the enlargement of the box's longer side.
 CHIP_SIZE = 256
@@ -65,8 +77,6 @@ DLIB68_FROM_MP478 = (
 #: MediaPipe 33/133) and the image-right eye (362/263).
 EYE_CORNERS = {"left": (33, 133), "right": (362, 263)}
 
-_DEPTHS = (3, 3, 9, 3)
-_DIMS = (96, 192, 384, 768)
 _MESH_HIDDEN, _POSE_HIDDEN, _POSE_DIM = 1024, 256, 6
 _BS_LMK_DIM = 256
 _EYE_CONV, _EYE_GROUPS = 256, 8
@@ -167,98 +177,6 @@ _DESIGN: dict[str, Any] = {
     "gaze_head_frame": False,
     "gaze_hidden": 0,
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Backbone: ConvNeXt V2-Tiny, features of stages 2 and 3
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of each pixel of an NCHW tensor."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(
-            x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps
-        )
-        return x.permute(0, 3, 1, 2)
-
-
-class GRN(nn.Module):
-    """Global response normalisation on NHWC: ``x + bias + weight * x * n``, where ``n`` is each
-    channel's L2 norm over H, W divided by its mean over channels (+ eps)."""
-
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(dim))
-        self.bias = nn.Parameter(torch.zeros(dim))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g = torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True)
-        n = g / (g.mean(dim=-1, keepdim=True) + self.eps)
-        return x + self.bias + self.weight * (x * n)
-
-
-class GRNMlp(nn.Module):
-    """fc1 (C -> 4C) -> GELU -> GRN -> fc2 (4C -> C), on NHWC."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, 4 * dim)
-        self.grn = GRN(4 * dim)
-        self.fc2 = nn.Linear(4 * dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.grn(F.gelu(self.fc1(x))))
-
-
-class ConvNeXtV2Block(nn.Module):
-    """Depthwise 7x7 conv -> LayerNorm -> GRN MLP, plus the input (no layer scale)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.conv_dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = GRNMlp(dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mlp(self.norm(self.conv_dw(x).permute(0, 2, 3, 1)))
-        return x + y.permute(0, 3, 1, 2)
-
-
-class ConvNeXtStage(nn.Module):
-    """Optional downsample (LayerNorm2d, 2x2 stride-2 conv), then the blocks."""
-
-    def __init__(self, cin: int, cout: int, depth: int) -> None:
-        super().__init__()
-        self.downsample = (
-            nn.Sequential(LayerNorm2d(cin, eps=1e-6), nn.Conv2d(cin, cout, 2, stride=2))
-            if cin != cout
-            else nn.Identity()
-        )
-        self.blocks = nn.Sequential(*(ConvNeXtV2Block(cout) for _ in range(depth)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(self.downsample(x))
-
-
-class ConvNeXtV2Features(nn.Module):
-    """ConvNeXt V2-Tiny without norm or head; ``forward`` returns the stride-16 and stride-32
-    stage outputs (B, 384, H/16, W/16) and (B, 768, H/32, W/32)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem_0 = nn.Conv2d(3, _DIMS[0], 4, stride=4)
-        self.stem_1 = LayerNorm2d(_DIMS[0], eps=1e-6)
-        cin = _DIMS[0]
-        for i, (dim, depth) in enumerate(zip(_DIMS, _DEPTHS, strict=True)):
-            setattr(self, f"stages_{i}", ConvNeXtStage(cin, dim, depth))
-            cin = dim
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.stages_1(self.stages_0(self.stem_1(self.stem_0(x))))
-        f16 = self.stages_2(x)
-        return f16, self.stages_3(f16)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,13 +343,7 @@ def rotation_6d(rvec: torch.Tensor) -> torch.Tensor:
     >>> rotation_6d(torch.zeros(1, 3))
     tensor([[1., 0., 0., 1., 0., 0.]])
     """
-    theta = torch.linalg.vector_norm(rvec, dim=1, keepdim=True).clamp(min=1e-8)
-    kx, ky, kz = (rvec / theta).unbind(1)
-    zero = torch.zeros_like(kx)
-    skew = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], dim=1).view(-1, 3, 3)
-    eye = torch.eye(3, dtype=rvec.dtype, device=rvec.device)
-    theta = theta[:, :, None]
-    rotation = eye + torch.sin(theta) * skew + (1 - torch.cos(theta)) * (skew @ skew)
+    rotation = rotvec_to_matrix(rvec, min_angle=1e-8)
     return rotation[:, :, :2].reshape(-1, 6)
 
 
@@ -474,7 +386,7 @@ class FaceMultitask(nn.Module):
         for task in ("mesh", "pose", "blendshape", "emotion", "va", "gaze"):
             setattr(self, f"log_var_{task}", nn.Parameter(torch.zeros(())))
         self.backbone = ConvNeXtV2Features()
-        self.proj = nn.Conv2d(_DIMS[3], c, 1, bias=False)
+        self.proj = nn.Conv2d(DIMS[3], c, 1, bias=False)
         self.afg = AFG(n_au, c)
         self.fgg = FGG(c, config.knn_k)
         self.sc = SC(n_au, c)
@@ -482,10 +394,10 @@ class FaceMultitask(nn.Module):
         self.lmk = MLPHead(c, _MESH_HIDDEN, 3 * config.n_mesh)
         self.pose = MLPHead(c, _POSE_HIDDEN, _POSE_DIM)
         self.blendshape = BlendshapeHead(c, mesh_xy, config.n_blendshape)
-        self.unified = LandmarkFusion(_DIMS[3], mesh_xy, config.unified_lmk_dim)
-        unified_dim = _DIMS[3] + config.unified_lmk_dim
+        self.unified = LandmarkFusion(DIMS[3], mesh_xy, config.unified_lmk_dim)
+        unified_dim = DIMS[3] + config.unified_lmk_dim
         self.emotion = EmotionHead(unified_dim, config.n_emotion)
-        self.gaze_eye_enc = EyeROIEncoder(_DIMS[2], config.gaze_eye_dim, config.gaze_eye_roi_size)
+        self.gaze_eye_enc = EyeROIEncoder(DIMS[2], config.gaze_eye_dim, config.gaze_eye_roi_size)
         self.gaze = GazeHead(unified_dim + config.gaze_eye_dim + _POSE_DIM, config.gaze_bins)
         self.register_buffer("gaze_bin_centres", gaze_bin_centres(config), persistent=False)
 
@@ -576,7 +488,7 @@ def square_crops(
     box; it is not clamped to the frame. Chip pixel (row i, col j) samples the frame scaled to
     [0, 1] bilinearly at pixel-index coordinates ``origin + (j + 0.5, i + 0.5) * side / size``
     (pixel centres on integers), reflecting about the frame's edges (-0.5 and W - 0.5); there
-    is no antialiasing.
+    is no antialiasing (:func:`featx.nn.resampling.grid_sample_chips`).
 
     Parameters
     ----------
@@ -610,27 +522,16 @@ def square_crops(
         dtype=torch.float32,
         device=frame.device,
     ).reshape(-1, 4)
-    height, width = frame.shape[:2]
     x1, y1, x2, y2 = boxes.unbind(1)
     side = (torch.maximum(x2 - x1, y2 - y1) * expand).clamp(min=1)
     affine = torch.stack([(x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side], dim=1)
-    n = len(boxes)
-    if n == 0:
+    if len(boxes) == 0:
         return torch.zeros(0, 3, size, size, device=frame.device), affine
     steps = torch.arange(size, dtype=torch.float32, device=frame.device) + 0.5
     sx = affine[:, 0:1] + steps * side[:, None] / size  # (N, size): per column
     sy = affine[:, 1:2] + steps * side[:, None] / size  # (N, size): per row
-    gx, gy = 2 * (sx + 0.5) / width - 1, 2 * (sy + 0.5) / height - 1
-    grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
     picture = frame.permute(2, 0, 1).to(torch.float32) / 255
-    out = F.grid_sample(
-        picture[None],
-        grid.reshape(1, n * size, size, 2),
-        mode="bilinear",
-        padding_mode="reflection",
-        align_corners=False,
-    )
-    return out.reshape(3, n, size, size).transpose(0, 1).contiguous(), affine
+    return grid_sample_chips(picture, sx, sy).contiguous(), affine
 
 
 def preprocess(chips: torch.Tensor, image_size: int = 224) -> torch.Tensor:

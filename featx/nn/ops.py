@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from featx.boxes import iou
+from featx.nn.resampling import bilinear_zero, grid_sample_boxes
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -64,8 +65,9 @@ def crop_boxes(image: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Ten
     Output pixel (row r, col c) samples the frame at ``x = x1 + (c + 0.5) / size * (x2 - x1)``,
     ``y = y1 + (r + 0.5) / size * (y2 - y1)``, normalised as ``2 x / (W - 1) - 1`` (the legacy
     convention) and passed to ``grid_sample(align_corners=False)`` with zero padding, exactly
-    as Py-Feat does. The net effect is a sample at ``x W / (W - 1) - 0.5`` (pixel centres on
-    integers); taps outside the frame read 0, so boxes may hang over the edge.
+    as Py-Feat does (:func:`featx.nn.resampling.grid_sample_boxes`). The net effect is a sample
+    at ``x W / (W - 1) - 0.5`` (pixel centres on integers); taps outside the frame read 0, so
+    boxes may hang over the edge.
 
     Parameters
     ----------
@@ -82,23 +84,11 @@ def crop_boxes(image: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Ten
     >>> crop_boxes(torch.ones(3, 20, 30), torch.tensor([[5.0, 5.0, 15.0, 15.0]]), 8).shape
     torch.Size([1, 3, 8, 8])
     """
-    channels, height, width = image.shape
-    n = boxes.shape[0]
     steps = (torch.arange(size, dtype=image.dtype, device=image.device) + 0.5) / size
     boxes = boxes.to(image.dtype)
     gx = boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])  # (N, size): per column
     gy = boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])  # (N, size): per row
-    nx = 2 * gx / (width - 1) - 1
-    ny = 2 * gy / (height - 1) - 1
-    grid = torch.stack(torch.broadcast_tensors(nx[:, None, :], ny[:, :, None]), dim=-1)
-    out = torch.nn.functional.grid_sample(
-        image[None],
-        grid.reshape(1, n * size, size, 2),
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=False,
-    )
-    return out.reshape(channels, n, size, size).transpose(0, 1)
+    return grid_sample_boxes(image, gx, gy)
 
 
 def face_crops(image, boxes, size: int, factor: float = 1.2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,8 +185,9 @@ def align_faces(image, points, template, size: int) -> tuple[torch.Tensor, torch
 
     The similarity from each face's points to the template (:func:`similarity_transform`) is
     inverted to sample the frame bilinearly at every output pixel (pixel centres on integer
-    coordinates, taps outside the frame read 0). As in Py-Feat's evaluation runner the result
-    goes through 8-bit: ``floor(clip(255 v, 0, 255)) / 255``.
+    coordinates, taps outside the frame read 0; :func:`featx.nn.resampling.bilinear_zero`). As
+    in Py-Feat's evaluation runner the result goes through 8-bit:
+    ``floor(clip(255 v, 0, 255)) / 255``.
 
     Parameters
     ----------
@@ -244,28 +235,9 @@ def align_faces(image, points, template, size: int) -> tuple[torch.Tensor, torch
     y = inverse[:, 1, 0, None, None] * cols + inverse[:, 1, 1, None, None] * rows
     x, y = x + inverse[:, 0, 2, None, None], y + inverse[:, 1, 2, None, None]
     picture = frame.permute(2, 0, 1).to(torch.float32) / 255
-    sampled = _bilinear(picture, x.double(), y.double()).to(torch.float32)  # (3, N, size, size)
+    sampled = bilinear_zero(picture, x.double(), y.double()).to(torch.float32)  # (3, N, S, S)
     crops = torch.floor((sampled * 255).clamp(0, 255)) / 255
     return crops.transpose(0, 1).contiguous(), matrices
-
-
-def _bilinear(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of ``image`` (C, H, W) at pixel coordinates ``x``, ``y`` (any shape),
-    pixel centres on integers, each of the four taps outside the image reading 0; computed in
-    the dtype of ``x``. Returns (C, *x.shape)."""
-    channels, height, width = image.shape
-    x0, y0 = torch.floor(x), torch.floor(y)
-    fx, fy = x - x0, y - y0
-
-    def tap(dy: int, dx: int) -> torch.Tensor:
-        xi, yi = (x0 + dx).long(), (y0 + dy).long()
-        inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
-        values = image[:, yi.clamp(0, height - 1), xi.clamp(0, width - 1)].to(x.dtype)
-        return values * inside
-
-    top = (1 - fx) * tap(0, 0) + fx * tap(0, 1)
-    bottom = (1 - fx) * tap(1, 0) + fx * tap(1, 1)
-    return (1 - fy) * top + fy * bottom
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The network maps 136 scale- and translation-free landmark features to a normalised 6-vector
 ``z``; ``z * std + mean`` is img2pose's raw pose (rotation angles a, b, c in radians, then
-translation X, Y, Z). :func:`to_featx_pose` re-labels it into featx's sign convention.
+translation X, Y, Z). :func:`featx.nn.rotations.to_featx_pose` (importable from here too)
+re-labels it into featx's sign convention.
 
 Two published layouts share the key scheme ``net.<i>``:
 
@@ -25,6 +26,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from featx.nn.rotations import to_featx_pose
 
 IN_DIM = 136
 OUT_DIM = 6
@@ -119,24 +122,6 @@ def denormalize(z, mean, std):
     else:
         mean, std = np.asarray(mean), np.asarray(std)
     return z * std + mean
-
-
-_RELABEL = [0, 2, 1, 3, 4, 5]
-_SIGNS = [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0]
-
-
-def to_featx_pose(pose):
-    """Re-label img2pose's raw (a, b, c, X, Y, Z) into (pitch, roll, yaw, X, Y, Z).
-
-    pitch = -a, roll = -c, yaw = +b; translation unchanged; angles stay in radians.
-    Works on tensors and arrays of shape (..., 6).
-    """
-    if torch.is_tensor(pose):
-        signs = torch.tensor(_SIGNS, dtype=pose.dtype, device=pose.device)
-    else:
-        pose = np.asarray(pose)
-        signs = np.asarray(_SIGNS, dtype=pose.dtype)
-    return pose[..., _RELABEL] * signs
 
 
 class PoseRegressor(nn.Module):
