@@ -269,7 +269,9 @@ def test_roi_heads_on_recorded_proposals(ref, model, stages):
 def _assert_same_detections(found, ref, boxes_key, px):
     order = match_detections(found["boxes"], ref[boxes_key], found["scores"], ref["out_scores"])
     np.testing.assert_allclose(found["boxes"].numpy()[order], ref[boxes_key], rtol=0, atol=px)
-    np.testing.assert_allclose(found["scores"].numpy()[order], ref["out_scores"], rtol=0, atol=1e-5)
+    # scores are softmaxed class logits: FACTS' |d| <= 1e-4 * max|ref| (max 1). End to end, the
+    # proposals may move by ~1e-2 px (FACTS), which moves low scores by up to ~1e-4 on some CPUs
+    np.testing.assert_allclose(found["scores"].numpy()[order], ref["out_scores"], rtol=0, atol=REL)
     _columns_close(found["dofs"][order], ref["out_dofs"], what="out_dofs")
     np.testing.assert_array_equal(found["labels"].numpy(), ref["out_labels"])
 
