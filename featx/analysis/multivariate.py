@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from featx import validators
 from featx.analysis._core import AnalysisError, as_array, check_dataset, feature_dim, sources
 
 DECOMPOSITIONS = ("pca", "ica", "nmf", "fa")
@@ -49,8 +50,7 @@ def isc(
     >>> isc(ds, "valence").values.round(2).tolist()
     [[1.0, -0.6], [-0.6, 1.0]]
     """
-    if method not in CORRELATIONS:
-        raise AnalysisError(f"method must be one of {CORRELATIONS}, got {method!r}")
+    validators.choice("method", method, CORRELATIONS, AnalysisError)
     da = as_array(check_dataset(ds), variable).sel(face=face)
     feat = feature_dim(da, exclude=("frame",))
     groups = sources(ds)
@@ -170,8 +170,7 @@ def decompose(
     from sklearn.decomposition import NMF, PCA, FactorAnalysis, FastICA
 
     estimators = {"pca": PCA, "ica": FastICA, "nmf": NMF, "fa": FactorAnalysis}
-    if method not in estimators:
-        raise AnalysisError(f"method must be one of {DECOMPOSITIONS}, got {method!r}")
+    validators.choice("method", method, DECOMPOSITIONS, AnalysisError)
     da = as_array(check_dataset(ds), variable)
     feat = feature_dim(da)
     if feat is None:

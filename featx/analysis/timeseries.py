@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 from scipy import signal
 
+from featx import validators
 from featx.analysis._core import (
     AXIS_EPS,
     MEASURES,
@@ -444,8 +445,7 @@ def baseline(
     [0.0, 100.0, 200.0]
     """
     names = select(ds, variables, MEASURES)
-    if normalize not in NORMALIZE:
-        raise AnalysisError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
+    validators.choice("normalize", normalize, NORMALIZE, AnalysisError)
     if isinstance(reference, xr.Dataset):
         out = ds.copy()
         for name in names:

@@ -29,6 +29,7 @@ import xarray as xr
 from scipy import signal
 from scipy.integrate import simpson
 
+from featx import validators
 from featx.analysis._core import (
     MEASURES,
     AnalysisError,
@@ -116,8 +117,7 @@ def wavelet(
     (60, 1)
     """
     names = select(ds, variables, MEASURES)
-    if mode not in WAVELET_MODES:
-        raise AnalysisError(f"mode must be one of {WAVELET_MODES}, got {mode!r}")
+    validators.choice("mode", mode, WAVELET_MODES, AnalysisError)
     transform = {
         "complex": lambda z: z,
         "filtered": np.real,

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from featx import schema
+from featx import schema, validators
 from featx.io.table import (
     EXTRA_EMOTIONS,
     Block,
@@ -446,8 +446,7 @@ def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") 
     >>> back.attrs["angle_units_in_file"], back["head_pose"].values.round(3).tolist()
     ('radians', [[[10.0, 0.0, -5.0]]])
     """
-    if angle_units not in ANGLE_UNITS:
-        raise ValueError(f"angle_units must be one of {ANGLE_UNITS}, got {angle_units!r}")
+    validators.choice("angle_units", angle_units, ANGLE_UNITS)
     if isinstance(path, pd.DataFrame):
         table = table_from_dataframe(path)
     else:

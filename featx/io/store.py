@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from featx import schema
+from featx import schema, validators
 
 ENGINES = ("netcdf4", "zarr")
 #: File suffix -> the engine :func:`save` writes it with (netCDF-4 files are HDF5 files).
@@ -174,8 +174,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) 
     path = Path(path)
     if engine is None:
         engine = engine_for(path)
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    validators.choice("engine", engine, ENGINES)
     if engine == "zarr":
         _require_zarr()
     schema.validate(ds)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from featx import validators
 from featx.media import images, video
 from featx.media.arrays import (
     ARRAY_SOURCE,
@@ -122,12 +123,11 @@ def iter_frames(
     >>> for batch in iter_frames("videos/", batch_size=16):  # doctest: +SKIP
     ...     faces = detector(batch.images)
     """
-    for name, value in (("batch_size", batch_size), ("skip_frames", skip_frames)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    batch_size = validators.integer("batch_size", batch_size)
+    skip_frames = validators.integer("skip_frames", skip_frames)
     sources = resolve(inputs, data_type)
     excluded = {_exclude_key(s, f) for s, f in exclude}
-    return _batched(_frames(sources, int(skip_frames), excluded), int(batch_size))
+    return _batched(_frames(sources, skip_frames, excluded), batch_size)
 
 
 def _exclude_key(source: Any, frame: Any) -> tuple[str, int]:

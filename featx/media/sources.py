@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from featx import validators
 from featx.media.arrays import ARRAY_SOURCE, TENSOR_SOURCE, array_batch, is_tensor, tensor_batch
 from featx.media.errors import media_error
 from featx.media.images import IMAGE_EXTENSIONS, image_size
@@ -119,8 +120,7 @@ def resolve(inputs: Any, data_type: str | None) -> list[Source]:
     >>> resolve(np.zeros((2, 4, 4, 3)), None)[0].kind
     'array'
     """
-    if data_type not in DATA_TYPES:
-        raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
+    validators.choice("data_type", data_type, DATA_TYPES)
 
     if is_tensor(inputs) or isinstance(inputs, np.ndarray):
         kind = "tensor" if is_tensor(inputs) else "array"
