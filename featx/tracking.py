@@ -290,6 +290,7 @@ def assign_identities(
     min_iou: float = 0.3,
     max_misses: int = 5,
     min_cluster_size: int = 2,
+    validate: bool = True,
 ) -> xr.Dataset:
     """A copy of ``ds`` with an ``identity`` per face, faces in each frame ordered by identity.
 
@@ -319,6 +320,8 @@ def assign_identities(
     method : ``"gallery"`` or ``"hdbscan"``.
     min_iou, max_misses : box continuity (see :class:`BoxTracker`).
     min_cluster_size : HDBSCAN's smallest cluster, in tracklets.
+    validate : check ``ds`` and the result (:func:`featx.schema.validate`); the detectors pass
+        False and validate the finished run once.
 
     Returns
     -------
@@ -343,7 +346,8 @@ def assign_identities(
                 f"[variables] assign_identities needs the {name!r} variable; run a detector "
                 "with an identity model (identity_model='arcface' or 'facenet')"
             )
-    schema.validate(ds)
+    if validate:
+        schema.validate(ds)
     order = np.argsort(ds["frame"].values, kind="stable")
     uid = _tracklets(ds, order, min_iou, max_misses)
 
@@ -399,5 +403,6 @@ def assign_identities(
         ids[rows, slot_order],
         {"method": method, "threshold": float(threshold)},
     )
-    schema.validate(out)
+    if validate:
+        schema.validate(out)
     return out

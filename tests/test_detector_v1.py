@@ -158,7 +158,9 @@ def test_default_detector_fills_every_v1_variable(hub_home, image_and_video, mon
         ds["landmarks"].isel(frame=0).values[:n_faces], lmk.numpy(), atol=1e-3
     )
 
-    video = det.detect(video_path, batch_size=2, progress=False)
+    # the threshold was for that call only: the conformance weights need it again
+    assert det.face_detection_threshold == 0.5
+    video = det.detect(video_path, batch_size=2, progress=False, face_detection_threshold=THRESHOLD)
     schema.validate(video)
     assert video.sizes["frame"] == 3
     np.testing.assert_allclose(video["time"].values, [0.0, 0.1, 0.2])
@@ -229,4 +231,47 @@ def test_img2pose_face_model_predicts_the_pose(hub_home, image_and_video, monkey
     assert int(ds["face_rect"].notnull().all("rect").sum()) == n
     np.testing.assert_allclose(
         ds["head_pose"].isel(frame=0).values[:n], direct["head_pose"], atol=1e-4
+    )
+
+
+def test_default_pipeline_wiring_reproduces_pyfeats_recorded_outputs(hub_home, monkeypatch):
+    """Detector's own wiring against Py-Feat's recorded values, with only the face stage (and,
+    for the AUs, the landmark stage) replaced by the boxes and landmarks the references were
+    recorded with: box -> 112 landmark crop (x1.2 expansion) -> 68 landmarks in frame pixels;
+    box + landmarks -> HOG -> xgb AU probabilities in the classifier's column order; box ->
+    x1.1 224 crop -> ResMaskNet probabilities in canonical emotion order."""
+    from featx.nn import landmark68, ops
+
+    use_hf_home(monkeypatch, hub_home)
+    det = Detector(identity_model=None, gaze_model=None, facepose_model=None, device="cpu")
+
+    def given_boxes(boxes):
+        boxes = np.asarray(boxes, np.float32)
+        found = {"boxes": boxes, "scores": np.full(len(boxes), 0.99, np.float32)}
+        found["keypoints"] = np.zeros((len(boxes), 5, 2), np.float32)
+        monkeypatch.setattr(det, "_faces", lambda images: [found for _ in images])
+
+    # Landmarks: MobileFaceNet's reference frame and boxes.
+    mfn = np.load(CONF / "mobilefacenet" / "ref.npz")
+    given_boxes(mfn["boxes"])
+    ds = det.detect(mfn["image"][None], progress=False)
+    want = mfn["landmarks_image"]  # the conformance weights put points far off the frame
+    np.testing.assert_allclose(
+        ds["landmarks"].isel(frame=0).values, want, rtol=0, atol=1e-5 * np.abs(want).max()
+    )
+
+    # AUs and emotions: the xgb_au / ResMaskNet reference frame, box and landmark feed (two
+    # faces on the same box, the second with tilted landmarks).
+    xgb, emo = np.load(CONF / "xgb_au" / "ref.npz"), np.load(CONF / "resmasknet" / "ref.npz")
+    boxes = np.repeat(xgb["box"][None], len(xgb["landmarks"]), axis=0)
+    _, rounded = ops.face_crops(xgb["image"], torch.from_numpy(boxes), 112, landmark68.EXPAND)
+    pixels = landmark68.to_image(torch.from_numpy(xgb["landmarks"]), rounded).float()
+    given_boxes(boxes)
+    monkeypatch.setattr(landmark68, "predict", lambda model, frames, b: [pixels])
+    ds = det.detect(xgb["image"][None], progress=False)
+    assert ds["au"].values.tolist() == list(det.nets["au_model"].columns)
+    np.testing.assert_allclose(ds["aus"].isel(frame=0).values, xgb["au_probs"], atol=1e-5)
+    assert ds["emotion"].values.tolist() == list(schema.EMOTIONS)
+    np.testing.assert_allclose(
+        ds["emotions"].isel(frame=0).values, np.repeat(emo["probs"], 2, axis=0), atol=1e-5
     )

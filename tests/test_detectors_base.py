@@ -9,6 +9,8 @@ import pytest
 from featx import MediaError, io, schema
 from featx.detectors.base import BaseDetector, RunStore, resolve_device
 
+SCORE = 0.9  # every square's face score
+
 
 class SquareDetector(BaseDetector):
     """Stand-in face model: every bright square is a face; left to right within a frame."""
@@ -36,11 +38,12 @@ class SquareDetector(BaseDetector):
             n, _, stats, _ = cv2.connectedComponentsWithStats((img[..., 0] > 200).astype("u1"))
             boxes = stats[1:, :4].astype(float)
             boxes = boxes[np.argsort(boxes[:, 0])]
+            n = (n - 1) * (SCORE >= self.face_detection_threshold)
             results.append(
                 {
-                    "face_rect": boxes,
-                    "face_score": np.full(n - 1, 0.9),
-                    "aus": np.full((n - 1, 1), 0.5),
+                    "face_rect": boxes[:n],
+                    "face_score": np.full(n, SCORE),
+                    "aus": np.full((n, 1), 0.5),
                 }
             )
         return results
@@ -162,3 +165,31 @@ def test_detect_runs_in_full_float32_and_restores_the_settings():
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def test_per_call_threshold_applies_to_that_call_only(video):
+    det = SquareDetector()
+    strict = det.detect(video, face_detection_threshold=0.95, progress=False)
+    assert strict["face_rect"].isnull().all()  # every square scores 0.9
+    assert det.face_detection_threshold == 0.5
+    later = det.detect(video, progress=False)
+    assert later["face_rect"].notnull().any()
+    with pytest.raises(ValueError, match=r"face_detection_threshold must be a number in \[0, 1\]"):
+        det.detect(video, face_detection_threshold=2.0, progress=False)
+    with pytest.raises(TypeError, match="no per-call option 'nms'"):
+        det.with_options(nms=0.3)
+
+
+def test_a_resumable_run_validates_the_dataset_once(tmp_path, video, monkeypatch):
+    calls = []
+    validate = schema.validate
+    monkeypatch.setattr(schema, "validate", lambda ds: calls.append(1) or validate(ds))
+    det = SquareDetector(fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        det.detect(video, batch_size=3, output=tmp_path / "run.nc", progress=False)
+    assert calls == []  # the parts on disk are not validated one by one
+    SquareDetector().detect(video, batch_size=3, output=tmp_path / "run.nc", progress=False)
+    assert len(calls) == 1
+    calls.clear()
+    SquareDetector().detect(video, batch_size=3, progress=False)
+    assert len(calls) == 1

@@ -478,10 +478,14 @@ def test_detectorv2_end_to_end(detector, media, spec):
     assert "approx_time" in to_fex(clip, version=2).columns
 
 
-def test_detectorv2_frame_without_faces(detector, media, monkeypatch):
-    monkeypatch.setattr(detector, "face_detection_threshold", detector.face_detection_threshold)
-    # a threshold above every face's score
-    ds = detector.detect(str(media[0][0]), progress=False, face_detection_threshold=1.0)
+def test_detectorv2_frame_without_faces(detector, media):
+    # a threshold above every face's score, for this call only
+    before = detector.face_detection_threshold, detector.face_identity_threshold
+    ds = detector.detect(
+        str(media[0][0]), progress=False, face_detection_threshold=1.0, face_identity_threshold=0.1
+    )
+    assert (detector.face_detection_threshold, detector.face_identity_threshold) == before
+    assert detector.detect(str(media[0][0]), progress=False)["face_rect"].notnull().any()
     schema.validate(ds)
     assert ds.sizes["face"] == 1 and np.isnan(ds["face_rect"].values).all()
     assert np.isnan(ds["mesh"].values).all()

@@ -1,13 +1,17 @@
-"""The detection loop every featx detector shares (DESIGN §4).
+"""The detection loop every featx detector shares.
 
 A detector subclasses :class:`BaseDetector` and implements :meth:`BaseDetector.process_batch`,
-which turns a batch of RGB frames into per-frame results. The base class owns everything
-around it: decoding media in batches, the device, the progress bar, provenance attrs,
-incremental writes to ``output=`` and resuming an interrupted run.
+which turns a batch of RGB frames into per-frame results (one mapping per frame from schema
+variable to an array over that frame's faces). The base class owns everything around it:
+loading each stage's model from its card, decoding media in batches, the device, the progress
+bar, provenance attrs, per-call options, identity clustering, incremental writes to
+``output=`` and resuming an interrupted run. The Dataset is validated once, when it is
+returned.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -20,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from featx import hub, media, schema
+from featx import hub, media, schema, validators
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -103,8 +107,9 @@ class RunStore:
     def _datasets(self) -> list[xr.Dataset]:
         from featx.io import open_dataset
 
-        found = [open_dataset(self.output)] if self.output.exists() else []
-        return found + [open_dataset(p) for p in self._parts()]
+        # Written by this class from validated frames: read back without validating again.
+        paths = ([self.output] if self.output.exists() else []) + self._parts()
+        return [open_dataset(p, validate=False) for p in paths]
 
     def done(self) -> tuple[set[tuple[str, int]], int]:
         """Pairs already on disk, and the next free ``frame`` number."""
@@ -124,7 +129,7 @@ class RunStore:
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         parts = self._parts()
         index = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
-        save(ds, self.parts_dir / f"part-{index:06d}.nc")
+        save(ds, self.parts_dir / f"part-{index:06d}.nc", validate=False)
 
     def finish(
         self, attrs: Mapping[str, Any], finalize: Callable[[xr.Dataset], xr.Dataset]
@@ -139,7 +144,8 @@ class RunStore:
         ds.attrs.update(attrs)
         ds.attrs["sources"] = schema.merge_sources(*(d.attrs for d in datasets), attrs)
         ds = finalize(ds)
-        save(ds, self.output)
+        schema.validate(ds)
+        save(ds, self.output, validate=False)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return ds
 
@@ -162,7 +168,13 @@ class BaseDetector:
         Variable attrs such as ``{"aus": {"kind": "probability"}}``.
     models : dict
         Stage → provenance dict (``name``, ``repo``, ``revision``, ``sha256``, ``license``,
-        ``non_commercial``), written to the ``models`` and ``licenses`` attrs.
+        ``non_commercial``), written to the ``models`` and ``licenses`` attrs
+        (:meth:`load_stage` fills it and ``nets``).
+    face_detection_threshold : float
+        Smallest face score kept; ``detect`` can override it for one call.
+    face_identity_threshold : float or None
+        Cosine similarity for clustering ``embedding`` into ``identity`` in :meth:`finalize`;
+        None for detectors without identities.
     """
 
     name = "base"
@@ -171,12 +183,59 @@ class BaseDetector:
     track = True
     #: Frames per batch when ``detect`` is not given ``batch_size``.
     default_batch_size = 1
+    face_detection_threshold: float = 0.5
+    face_identity_threshold: float | None = None
 
     def __init__(self, device: str = "auto") -> None:
         self.device = resolve_device(device)
         self.labels: dict[str, Sequence] = {}
         self.var_attrs: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
+        self.nets: dict[str, Any] = {}
+
+    def load_stage(
+        self,
+        stage: str,
+        card: hub.ModelCard,
+        model_dir: str | Path | None = None,
+        *,
+        paths: Mapping[str, Path] | None = None,
+        record_as: str | None = None,
+    ) -> Any:
+        """Load ``card``'s model onto the device as ``nets[stage]`` and record its provenance.
+
+        ``paths`` loads those files instead of fetching the card's; the provenance goes under
+        ``models[record_as or stage]``.
+        """
+        paths = card.fetch(model_dir) if paths is None else dict(paths)
+        self.nets[stage] = card.load(device=self.device, paths=paths)
+        self.models[record_as or stage] = model_provenance(card, paths)
+        return self.nets[stage]
+
+    def with_options(self, **options: float | None) -> BaseDetector:
+        """A shallow copy (sharing the models) with some thresholds changed; None keeps one.
+
+        ``detect`` runs on such a copy, so a per-call option never changes this detector;
+        with nothing to change it is the detector itself.
+
+        Examples
+        --------
+        >>> det = BaseDetector(device="cpu")
+        >>> det.with_options(face_detection_threshold=0.9).face_detection_threshold
+        0.9
+        >>> det.face_detection_threshold
+        0.5
+        """
+        for name in options:
+            if name not in ("face_detection_threshold", "face_identity_threshold"):
+                raise TypeError(f"{type(self).__name__} has no per-call option {name!r}")
+        changed = {k: validators.unit_interval(k, v) for k, v in options.items() if v is not None}
+        if not changed:
+            return self
+        run = copy.copy(self)
+        for name, value in changed.items():
+            setattr(run, name, value)
+        return run
 
     def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Detect faces in a batch of RGB uint8 frames.
@@ -196,11 +255,23 @@ class BaseDetector:
         return self.process_batch(batch.images)
 
     def finalize(self, ds: xr.Dataset) -> xr.Dataset:
-        """Work on the whole run before it is returned and written (e.g. identities)."""
-        return ds
+        """Work on the whole run before it is returned and written.
+
+        Clusters the run's identity embeddings into ``identity``
+        (:func:`featx.tracking.assign_identities`) when the detector has a
+        ``face_identity_threshold`` and some face has an embedding.
+        """
+        if self.face_identity_threshold is None or "embedding" not in ds:
+            return ds
+        if not np.isfinite(ds["embedding"].values).all(-1).any():
+            return ds
+        from featx.tracking import assign_identities
+
+        return assign_identities(ds, threshold=self.face_identity_threshold, validate=False)
 
     def provenance(self, sources: Sequence[media.SourceInfo]) -> dict[str, Any]:
-        """Dataset attrs describing this run (DESIGN §1 attrs)."""
+        """Dataset attrs describing this run: featx version, detector, models, licences,
+        creation time and each source's kind, fps and size."""
         from featx._version import __version__
 
         licenses = {
@@ -239,6 +310,7 @@ class BaseDetector:
         skip_frames: int = 1,
         output: str | Path | None = None,
         progress: bool = True,
+        face_detection_threshold: float | None = None,
     ) -> xr.Dataset:
         """Run the detector over images, videos or arrays and return one Dataset.
 
@@ -259,12 +331,27 @@ class BaseDetector:
             interrupted run resumes from what is on disk (frames already there are skipped).
         progress
             Show a progress bar.
+        face_detection_threshold
+            Smallest face score for this call only (0..1); None: the detector's own.
 
         Returns
         -------
         xarray.Dataset
             Valid under :func:`featx.schema.validate`, with provenance attrs.
         """
+        run = self.with_options(face_detection_threshold=face_detection_threshold)
+        return run._run(inputs, data_type, batch_size, skip_frames, output, progress)
+
+    def _run(
+        self,
+        inputs: Any,
+        data_type: str | None,
+        batch_size: int | None,
+        skip_frames: int,
+        output: str | Path | None,
+        progress: bool,
+    ) -> xr.Dataset:
+        """:meth:`detect` with this detector's options as they are."""
         from tqdm.auto import tqdm
 
         from featx.tracking import BoxTracker
@@ -315,9 +402,33 @@ class BaseDetector:
             ds = schema.concat(parts)
             ds.attrs.update(attrs)
             ds = self.finalize(ds)
+            schema.validate(ds)
         else:
             ds = None
         if ds is None:
             raise media.MediaError(f"{inputs!r}: no frames to process")
-        schema.validate(ds)
         return ds
+
+
+class IdentityDetector(BaseDetector):
+    """A detector with an identity stage: ``detect`` also takes ``face_identity_threshold``."""
+
+    face_identity_threshold: float | None = 0.8
+
+    def detect(
+        self,
+        inputs: Any,
+        *,
+        face_detection_threshold: float | None = None,
+        face_identity_threshold: float | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
+        """Detect faces and run every stage; see :meth:`BaseDetector.detect` for the arguments.
+
+        ``face_detection_threshold`` and ``face_identity_threshold`` (0..1) replace the
+        detector's values for this call only.
+        """
+        run = self.with_options(face_identity_threshold=face_identity_threshold)
+        return BaseDetector.detect(
+            run, inputs, face_detection_threshold=face_detection_threshold, **kwargs
+        )

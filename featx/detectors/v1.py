@@ -12,18 +12,15 @@ Example
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import xarray as xr
 
-from featx import hub, schema
+from featx import hub, schema, validators
 from featx.boxes import xyxy_to_xywh
-from featx.detectors.base import BaseDetector, model_provenance, split_faces
+from featx.detectors.base import IdentityDetector, split_faces
 
 #: Detector kwarg → (hub task, Py-Feat 2.x default). facepose defaults to img2pose with img2pose.
 STAGES: dict[str, tuple[str, str | None]] = {
@@ -46,7 +43,7 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, stacklevel=3)
 
 
-class Detector(BaseDetector):
+class Detector(IdentityDetector):
     """Py-Feat's Detector: face, landmark, pose, AU, emotion, identity and gaze stages.
 
     Parameters
@@ -56,9 +53,11 @@ class Detector(BaseDetector):
         the stage. ``facepose_model`` defaults to ``"img2pose"`` when the face model is
         img2pose, else ``"pose_mlp"``.
     face_detection_threshold
-        Minimum face score (0..1).
+        Minimum face score (0..1); ``detect`` can override it for one call.
     face_identity_threshold
-        Cosine similarity above which two faces are the same person (Py-Feat's 0.8).
+        Smallest cosine similarity (0..1) of a face to a person's mean embedding to be that
+        person (:func:`featx.tracking.assign_identities`; Py-Feat's 0.8); ``detect`` can
+        override it for one call.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     model_dir
@@ -110,16 +109,16 @@ class Detector(BaseDetector):
             self.cards[stage] = c
         if "face_model" not in self.cards:
             raise NotImplementedError(f"face_model={face_model!r} is not available yet")
-        self.face_detection_threshold = face_detection_threshold
-        self.face_identity_threshold = face_identity_threshold
-        self.nets: dict[str, Any] = {}
+        self.face_detection_threshold = validators.unit_interval(
+            "face_detection_threshold", face_detection_threshold
+        )
+        self.face_identity_threshold = validators.unit_interval(
+            "face_identity_threshold", face_identity_threshold
+        )
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
-            paths = c.fetch(model_dir)
-            model = c.loader(c, paths)
-            self.nets[stage] = model.to(self.device).eval() if hasattr(model, "eval") else model
-            self.models[stage.removesuffix("_model")] = model_provenance(c, paths)
+            self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"))
         self._set_labels()
 
     def _set_labels(self) -> None:
@@ -228,27 +227,6 @@ class Detector(BaseDetector):
 
             out["gaze"] = estimate_gaze(self.nets["gaze_model"], crops_all).float().cpu().numpy()
         return out
-
-    def finalize(self, ds: xr.Dataset) -> xr.Dataset:
-        """Cluster the identity embeddings of the whole run into ``identity``."""
-        if "embedding" not in ds:
-            return ds
-        from featx.tracking import assign_identities
-
-        return assign_identities(ds, threshold=self.face_identity_threshold)
-
-    def detect(
-        self, inputs: Any, *, face_detection_threshold: float | None = None, **kwargs
-    ) -> xr.Dataset:
-        """Detect faces and run every stage; see :meth:`BaseDetector.detect` for arguments.
-
-        ``face_detection_threshold`` overrides the constructor's value for this call.
-        """
-        if face_detection_threshold is not None:
-            if not 0 <= face_detection_threshold <= 1 or math.isnan(face_detection_threshold):
-                raise ValueError("face_detection_threshold must be within [0, 1]")
-            self.face_detection_threshold = face_detection_threshold
-        return super().detect(inputs, **kwargs)
 
 
 def _classify(classifier, images, boxes, landmarks) -> np.ndarray:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import xarray as xr
 
-from featx import hub, schema
+from featx import hub, schema, validators
 from featx.boxes import xyxy_to_xywh
-from featx.detectors.base import BaseDetector, model_provenance, split_faces
+from featx.detectors.base import IdentityDetector, split_faces
 from featx.nn import multitask as mt
 from featx.nn.pose_mlp import to_featx_pose
 
@@ -104,7 +102,7 @@ def faces_from_outputs(
     return {k: v.numpy().astype(np.float32) for k, v in faces.items()}
 
 
-class Detectorv2(BaseDetector):
+class Detectorv2(IdentityDetector):
     """Py-Feat's Detectorv2: RetinaFace, then face_multitask_v2 on every face.
 
     Parameters
@@ -114,10 +112,11 @@ class Detectorv2(BaseDetector):
         resized to 112 px; the embeddings fill ``embedding`` and are clustered into
         ``identity``. Without it ``embedding`` is NaN and ``identity`` -1.
     face_detection_threshold
-        Minimum RetinaFace score (0..1) of a face.
+        Minimum RetinaFace score (0..1) of a face; ``detect`` can override it for one call.
     face_identity_threshold
         Smallest cosine similarity (0..1) of a face to a person's mean embedding to be that
-        person (:func:`featx.tracking.assign_identities`; Py-Feat's default 0.8).
+        person (:func:`featx.tracking.assign_identities`; Py-Feat's default 0.8); ``detect``
+        can override it for one call.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     amp
@@ -157,26 +156,22 @@ class Detectorv2(BaseDetector):
                 f"amp=True (bfloat16 autocast) needs a CUDA device, but this detector runs on "
                 f"{self.device!r}; leave amp=False (float32) on the CPU"
             )
-        self.face_detection_threshold = _unit_interval(
-            face_detection_threshold, "face_detection_threshold"
+        self.face_detection_threshold = validators.unit_interval(
+            "face_detection_threshold", face_detection_threshold
         )
-        self.face_identity_threshold = _unit_interval(
-            face_identity_threshold, "face_identity_threshold"
+        self.face_identity_threshold = validators.unit_interval(
+            "face_identity_threshold", face_identity_threshold
         )
         self.amp = amp
         stages = {"face": hub.card("retinaface"), "multitask": hub.card("face_multitask_v2")}
         if identity_model is not None:
             stages["identity"] = hub.card(identity_model, task="identity")
-        self.nets: dict[str, torch.nn.Module] = {}
         for stage, c in stages.items():
-            if stage == "multitask":
-                c, paths = _multitask_files(c, weights, model_dir)
-            else:
-                paths = c.fetch(model_dir)
-            self.nets[stage] = c.loader(c, paths).to(self.device).eval()
-            self.models[stage] = model_provenance(c, paths)
-            if stage == "multitask":
-                _check_labels(self.nets[stage].config, paths[c.files[0]])
+            if stage != "multitask":
+                self.load_stage(stage, c, model_dir)
+                continue
+            c, paths = _multitask_files(c, weights, model_dir)
+            _check_labels(self.load_stage(stage, c, paths=paths).config, paths[c.files[0]])
         self.config: mt.MultitaskConfig = self.nets["multitask"].config
         identity = self.nets.get("identity")
         self.var_attrs = {
@@ -233,37 +228,6 @@ class Detectorv2(BaseDetector):
         )
         return embed(net, small).float().cpu().numpy()
 
-    def finalize(self, ds: xr.Dataset) -> xr.Dataset:
-        """With an identity model, cluster the run's embeddings into ``identity``."""
-        if "identity" not in self.nets:
-            return ds
-        from featx.tracking import assign_identities
-
-        return assign_identities(ds, threshold=self.face_identity_threshold)
-
-    def detect(
-        self,
-        inputs: Any,
-        *,
-        face_detection_threshold: float | None = None,
-        face_identity_threshold: float | None = None,
-        **kwargs,
-    ) -> xr.Dataset:
-        """Detect faces and describe each; see :meth:`BaseDetector.detect` for the arguments.
-
-        ``face_detection_threshold`` and ``face_identity_threshold`` override the constructor's
-        values from this call on (as in Py-Feat's ``detect``).
-        """
-        if face_detection_threshold is not None:
-            self.face_detection_threshold = _unit_interval(
-                face_detection_threshold, "face_detection_threshold"
-            )
-        if face_identity_threshold is not None:
-            self.face_identity_threshold = _unit_interval(
-                face_identity_threshold, "face_identity_threshold"
-            )
-        return super().detect(inputs, **kwargs)
-
 
 def _multitask_files(
     c: hub.ModelCard, weights: str | Path | None, model_dir: str | Path | None
@@ -281,12 +245,6 @@ def _multitask_files(
             f"{', '.join(CHECKPOINTS)}"
         )
     return c, {c.files[0]: path}
-
-
-def _unit_interval(value: float, name: str) -> float:
-    if not 0 <= value <= 1 or math.isnan(value):
-        raise ValueError(f"{name} must be within [0, 1], got {value!r}")
-    return float(value)
 
 
 def _check_labels(config: mt.MultitaskConfig, path: Path) -> None:

@@ -122,11 +122,19 @@ class ModelCard:
         """
         return fetch_files(self, model_dir)
 
-    def load(self, model_dir: str | os.PathLike | None = None, device: str = "cpu"):
-        """The model with its real weights (a torch module in eval mode, or a predictor)."""
+    def load(
+        self,
+        model_dir: str | os.PathLike | None = None,
+        device: str = "cpu",
+        paths: dict[str, Path] | None = None,
+    ):
+        """The model with its real weights (a torch module in eval mode, or a predictor).
+
+        ``paths`` (as :meth:`fetch` returns them) loads those files instead of fetching.
+        """
         if self.loader is None:
             raise NotImplementedError(f"featx cannot load model {self.id!r} yet")
-        model = self.loader(self, self.fetch(model_dir))
+        model = self.loader(self, self.fetch(model_dir) if paths is None else paths)
         if hasattr(model, "to") and hasattr(model, "eval"):
             model = model.to(device).eval()
         return model

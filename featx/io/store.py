@@ -119,7 +119,9 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) -> Path:
+def save(
+    ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None, validate: bool = True
+) -> Path:
     """Write a valid Dataset to a netCDF file or a zarr store, atomically.
 
     The Dataset is validated (:func:`featx.schema.validate`), written to a hidden temporary
@@ -139,6 +141,9 @@ def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) 
     engine
         ``"netcdf4"`` or ``"zarr"`` to choose the format whatever the suffix. zarr needs
         the optional extra: ``pip install featx[scale]``.
+    validate
+        Check ``ds`` with :func:`featx.schema.validate` first; False only for a Dataset that
+        was just validated (the detectors' run store).
 
     Returns
     -------
@@ -177,7 +182,8 @@ def save(ds: xr.Dataset, path: str | os.PathLike, *, engine: str | None = None) 
     validators.choice("engine", engine, ENGINES)
     if engine == "zarr":
         _require_zarr()
-    schema.validate(ds)
+    if validate:
+        schema.validate(ds)
     _check_attrs(ds)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save {path}: folder {path.parent} does not exist")
@@ -219,13 +225,16 @@ def _as_str_labels(values: np.ndarray) -> np.ndarray:
     return np.array(flat, dtype=object).reshape(values.shape)
 
 
-def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> xr.Dataset:
     """Read a Dataset written by :func:`save` into memory and close the file.
 
     Parameters
     ----------
     path
         A netCDF file, or a zarr store (a folder, or a ``.zarr`` path).
+    validate
+        Check the Dataset read (:func:`featx.schema.validate`); False only for files featx
+        wrote itself and validates later (the detectors' run store).
 
     Returns
     -------
@@ -278,8 +287,9 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
             if coord.dtype.kind in "OUST"
         }
     )
-    try:
-        schema.validate(ds)
-    except schema.SchemaError as err:
-        raise schema.SchemaError(f"{path}: {err}") from err
+    if validate:
+        try:
+            schema.validate(ds)
+        except schema.SchemaError as err:
+            raise schema.SchemaError(f"{path}: {err}") from err
     return ds
