@@ -97,7 +97,7 @@ def _options(ref: dict, prefix: str, run: str) -> dict:
     inside = MESH_PIPELINE["face_detection_inside_landmarker"]
     return {
         "min_presence_confidence": int(m.group(1)) / 100 if m else presence,
-        "min_detection_confidence": inside["min_face_detection_confidence_default"],
+        "face_detection_threshold": inside["min_face_detection_confidence_default"],
         "nms_iou": inside["nms_min_suppression_threshold"],
         "max_faces": max(1, len(ref[f"{prefix}tasks_{run}_landmarks_px"])),
     }
@@ -291,7 +291,7 @@ def test_tracking_carries_the_region_from_the_landmarks(run):
     det = featx.MPDetector(
         "short",
         max_faces=n_faces,
-        min_detection_confidence=inside["min_face_detection_confidence_default"],
+        face_detection_threshold=inside["min_face_detection_confidence_default"],
         nms_iou=inside["nms_min_suppression_threshold"],
     )
     ds = det.detect(np.stack([image] * len(steps)), batch_size=2, progress=False)
@@ -648,8 +648,36 @@ def test_bad_options_and_inputs():
         featx.MPDetector(backend="openvino", device="cuda")
     with pytest.raises(ValueError, match="min_presence_confidence"):
         featx.MPDetector(min_presence_confidence=1.5)
-    with pytest.raises(ValueError, match="max_faces"):
+    with pytest.raises(ValueError, match="max_faces must be an integer >= 1, got 0"):
         featx.MPDetector(max_faces=0)
+    with pytest.raises(ValueError, match="max_faces must be an integer >= 1, got True"):
+        featx.MPDetector(max_faces=True)
+    with pytest.raises(ValueError, match="redetect_every must be an integer >= 0"):
+        featx.MPDetector(redetect_every=2.5)
+    with pytest.raises(ValueError, match=r"face_detection_threshold must be a number in \[0, 1\]"):
+        featx.MPDetector(face_detection_threshold=-0.1)
+    with pytest.raises(ValueError, match="nms_iou must be a number"):
+        featx.MPDetector(nms_iou=float("nan"))
+
+
+def test_face_detection_threshold_and_its_deprecated_name():
+    """``face_detection_threshold`` (the name every featx detector uses) sets the smallest
+    BlazeFace score; MediaPipe's name ``min_detection_confidence`` still works, with a warning."""
+    det = featx.MPDetector(face_detection_threshold=0.7, emotions=False)
+    assert det.face_detection_threshold == 0.7
+    assert featx.MPDetector(emotions=False).face_detection_threshold == 0.5
+    with pytest.warns(FutureWarning, match="use face_detection_threshold"):
+        old = featx.MPDetector(min_detection_confidence=0.7, emotions=False)
+    assert old.face_detection_threshold == 0.7 and not hasattr(old, "min_detection_confidence")
+    with pytest.raises(TypeError, match="not both"):
+        featx.MPDetector(face_detection_threshold=0.7, min_detection_confidence=0.7)
+    with pytest.raises(ValueError, match="face_detection_threshold"), pytest.warns(FutureWarning):
+        featx.MPDetector(min_detection_confidence=2)
+    # The threshold is what the detector uses: above the astronaut's score, no face.
+    score = featx.MPDetector("short", emotions=False).detect(demo.astronaut(), progress=False)
+    strict = featx.MPDetector("short", face_detection_threshold=0.99, emotions=False)
+    assert _present(score).sum() == 1 and score["face_score"].item() < 0.99
+    assert not _present(strict.detect(demo.astronaut(), progress=False)).any()
 
 
 def test_auto_backend_falls_back_to_torch_when_openvino_fails(monkeypatch):

@@ -50,7 +50,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from featx import hub, media, schema
+from featx import hub, media, schema, validators
 from featx.boxes import rect_iou, xyxy_to_xywh
 from featx.detectors import mp_image
 from featx.detectors.base import BaseDetector, model_provenance
@@ -89,6 +89,24 @@ NMS_IOU = {"blazeface_full": 0.3, "blazeface_short": 0.5}
 SAME_FACE_IOU = 0.5
 
 
+def _detection_threshold(threshold: float | None, deprecated: float | None) -> float:
+    """``face_detection_threshold`` from it or its deprecated name ``min_detection_confidence``
+    (which warns); 0.5 when neither is given."""
+    if deprecated is None:
+        return 0.5 if threshold is None else threshold
+    if threshold is not None:
+        raise TypeError(
+            "give face_detection_threshold or its deprecated name min_detection_confidence, "
+            "not both"
+        )
+    warnings.warn(
+        "MPDetector(min_detection_confidence=...) is deprecated; use face_detection_threshold",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return deprecated
+
+
 class MPDetector(BaseDetector):
     """MediaPipe-style face analysis on models bundled with featx: no download, CPU friendly.
 
@@ -105,8 +123,8 @@ class MPDetector(BaseDetector):
         (:data:`FACE_DETECTORS`). ``"full"``: the full-range detector alone (MediaPipe's
         FaceDetector with its full-range model). ``"short"``: the short-range detector alone,
         like MediaPipe's Face Landmarker: fastest, for faces filling much of the frame.
-    min_detection_confidence
-        Smallest BlazeFace score of a new face (0..1).
+    face_detection_threshold
+        Smallest BlazeFace score of a new face (0..1); stored as ``face_detection_threshold``.
     min_presence_confidence
         Smallest Face Mesh presence score to keep a face (0..1), also while tracking.
     max_faces
@@ -128,6 +146,9 @@ class MPDetector(BaseDetector):
         (CPU only, 3-4x faster; :mod:`featx.nn.openvino_runtime`) or ``"auto"`` (OpenVINO on
         the CPU when it is installed and compiles the networks, else torch). On a still image
         both give the same landmarks to about 1e-3 px.
+    min_detection_confidence
+        Deprecated name of ``face_detection_threshold`` (MediaPipe's name); warns
+        (``FutureWarning``).
 
     Examples
     --------
@@ -146,7 +167,7 @@ class MPDetector(BaseDetector):
         self,
         face_detector: str = "full+short",
         *,
-        min_detection_confidence: float = 0.5,
+        face_detection_threshold: float | None = None,
         min_presence_confidence: float = 0.5,
         max_faces: int = 10,
         emotions: bool = True,
@@ -155,10 +176,11 @@ class MPDetector(BaseDetector):
         nms_iou: float | None = None,
         device: str = "auto",
         backend: str = "auto",
+        min_detection_confidence: float | None = None,
     ) -> None:
         super().__init__(device=device)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        threshold = _detection_threshold(face_detection_threshold, min_detection_confidence)
+        validators.choice("backend", backend, BACKENDS)
         on_cpu = torch.device(self.device).type == "cpu"
         if backend == "openvino" and not on_cpu:
             raise ValueError(f"backend='openvino' runs on the CPU, not on device {self.device!r}")
@@ -167,31 +189,21 @@ class MPDetector(BaseDetector):
         self.backend = backend
         if backend == "auto":
             self.backend = "openvino" if on_cpu and openvino_runtime.available() else "torch"
-        if face_detector not in FACE_DETECTORS:
-            raise ValueError(
-                f"face_detector must be one of {sorted(FACE_DETECTORS)}, got {face_detector!r}"
-            )
-        for name, value in (
-            ("min_detection_confidence", min_detection_confidence),
-            ("min_presence_confidence", min_presence_confidence),
-        ):
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-        for name, value, least in (
-            ("max_faces", max_faces, 1),
-            ("redetect_every", redetect_every, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        self.face_detector = face_detector
-        self.min_detection_confidence = float(min_detection_confidence)
-        self.min_presence_confidence = float(min_presence_confidence)
-        self.max_faces = int(max_faces)
+        self.face_detector = validators.choice("face_detector", face_detector, FACE_DETECTORS)
+        self.face_detection_threshold = validators.unit_interval(
+            "face_detection_threshold", threshold
+        )
+        self.min_presence_confidence = validators.unit_interval(
+            "min_presence_confidence", min_presence_confidence
+        )
+        self.max_faces = validators.integer("max_faces", max_faces, least=1)
         self.tracking = bool(tracking)
-        self.redetect_every = int(redetect_every)
+        self.redetect_every = validators.integer("redetect_every", redetect_every, least=0)
+        if nms_iou is not None:
+            nms_iou = validators.unit_interval("nms_iou", nms_iou)
         self.detectors = FACE_DETECTORS[face_detector]
         self.nms_iou = {
-            stage: NMS_IOU[model_id] if nms_iou is None else float(nms_iou)
+            stage: NMS_IOU[model_id] if nms_iou is None else nms_iou
             for stage, model_id in self.detectors.items()
         }
         stages = self.detectors | {"mesh": "facemesh_v2", "blendshape": "mp_blendshapes"}
@@ -430,7 +442,7 @@ class MPDetector(BaseDetector):
                 boxes[i],
                 keypoints[i],
                 scores[i],
-                self.min_detection_confidence,
+                self.face_detection_threshold,
                 self.nms_iou[stage],
                 self.max_faces,
             )
