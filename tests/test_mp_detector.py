@@ -136,9 +136,21 @@ def detector():
 # Against MediaPipe's runtime
 
 
-def test_reference_runs_are_there():
-    assert RUNS, "no runtime landmarker result with a reproducible image"
-    assert TRACKING_RUNS and FD_CASES
+def _count(ref: dict, pattern: str) -> int:
+    return sum(bool(re.fullmatch(pattern, key)) for key in ref)
+
+
+def test_every_reference_case_is_rebuilt():
+    """Each runtime result in the reference files becomes a test case: one whose image cannot
+    be rebuilt (a `source` expression that no longer evaluates, a changed size) fails here
+    instead of dropping out of the parametrised tests."""
+    landmarker = sum(_count(r, r"\w*?tasks_lm\w*?_landmarks_px") for r in REFS.values())
+    detector = sum(_count(r, r"\w*?tasks_fd_(full|short)_boxes_int") for r in REFS.values())
+    tracking = len({k.split("_t0_")[0] for k in TRACKING if re.fullmatch(r"\w+?_t0_\w+", k)})
+    assert (landmarker, detector, tracking) == (7, 8, 2)  # as committed, for a visible change
+    assert len(RUNS) == landmarker
+    assert len(FD_CASES) == detector
+    assert len(TRACKING_RUNS) == tracking
 
 
 @pytest.mark.parametrize("backend", mpd.BACKENDS[1:])
