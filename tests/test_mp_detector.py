@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import skimage
@@ -20,7 +21,9 @@ import torch
 
 import featx
 from featx import demo, io, schema
+from featx.boxes import rect_iou
 from featx.detectors import mp as mpd
+from featx.detectors import mp_aus, mp_gaze, mp_tracking
 from featx.media import MediaError
 from featx.nn import mesh_pose
 
@@ -94,7 +97,7 @@ def _options(ref: dict, prefix: str, run: str) -> dict:
     inside = MESH_PIPELINE["face_detection_inside_landmarker"]
     return {
         "min_presence_confidence": int(m.group(1)) / 100 if m else presence,
-        "min_detection_confidence": inside["min_face_detection_confidence_default"],
+        "face_detection_threshold": inside["min_face_detection_confidence_default"],
         "nms_iou": inside["nms_min_suppression_threshold"],
         "max_faces": max(1, len(ref[f"{prefix}tasks_{run}_landmarks_px"])),
     }
@@ -133,9 +136,21 @@ def detector():
 # Against MediaPipe's runtime
 
 
-def test_reference_runs_are_there():
-    assert RUNS, "no runtime landmarker result with a reproducible image"
-    assert TRACKING_RUNS and FD_CASES
+def _count(ref: dict, pattern: str) -> int:
+    return sum(bool(re.fullmatch(pattern, key)) for key in ref)
+
+
+def test_every_reference_case_is_rebuilt():
+    """Each runtime result in the reference files becomes a test case: one whose image cannot
+    be rebuilt (a `source` expression that no longer evaluates, a changed size) fails here
+    instead of dropping out of the parametrised tests."""
+    landmarker = sum(_count(r, r"\w*?tasks_lm\w*?_landmarks_px") for r in REFS.values())
+    detector = sum(_count(r, r"\w*?tasks_fd_(full|short)_boxes_int") for r in REFS.values())
+    tracking = len({k.split("_t0_")[0] for k in TRACKING if re.fullmatch(r"\w+?_t0_\w+", k)})
+    assert (landmarker, detector, tracking) == (7, 8, 2)  # as committed, for a visible change
+    assert len(RUNS) == landmarker
+    assert len(FD_CASES) == detector
+    assert len(TRACKING_RUNS) == tracking
 
 
 @pytest.mark.parametrize("backend", mpd.BACKENDS[1:])
@@ -288,7 +303,7 @@ def test_tracking_carries_the_region_from_the_landmarks(run):
     det = featx.MPDetector(
         "short",
         max_faces=n_faces,
-        min_detection_confidence=inside["min_face_detection_confidence_default"],
+        face_detection_threshold=inside["min_face_detection_confidence_default"],
         nms_iou=inside["nms_min_suppression_threshold"],
     )
     ds = det.detect(np.stack([image] * len(steps)), batch_size=2, progress=False)
@@ -415,7 +430,7 @@ def test_outputs_labels_and_attrs(astronaut_ds):
     assert ds["emotions"].attrs["kind"] == "probability"
     assert ds["aus"].attrs["kind"] == "blendshape-derived"
     assert json.loads(ds["aus"].attrs["table"]) == {
-        k: list(v) for k, v in mpd.AU_FROM_BLENDSHAPES.items()
+        k: list(v) for k, v in mp_aus.AU_FROM_BLENDSHAPES.items()
     }
     assert ds.attrs["detector"] == "MPDetector"
     licenses = json.loads(ds.attrs["licenses"])
@@ -426,11 +441,11 @@ def test_outputs_labels_and_attrs(astronaut_ds):
 
 def test_aus_are_the_table_of_blendshapes(astronaut_ds):
     labels = astronaut_ds["au"].values.tolist()
-    assert labels == [a for a in schema.AUS if a in labels] == list(mpd.AU_FROM_BLENDSHAPES)
-    for names in mpd.AU_FROM_BLENDSHAPES.values():
+    assert labels == [a for a in schema.AUS if a in labels] == list(mp_aus.AU_FROM_BLENDSHAPES)
+    for names in mp_aus.AU_FROM_BLENDSHAPES.values():
         assert set(names) <= set(schema.BLENDSHAPES)
     face = astronaut_ds.isel(frame=0, face=0)
-    for au, names in mpd.AU_FROM_BLENDSHAPES.items():
+    for au, names in mp_aus.AU_FROM_BLENDSHAPES.items():
         want = face["blendshapes"].sel(blendshape=list(names)).mean().item()
         assert face["aus"].sel(au=au).item() == pytest.approx(want, abs=1e-6)
     # A smiling astronaut: AU12 is among the strongest, AU26 (jaw drop) weak.
@@ -518,9 +533,9 @@ def test_gaze_recovers_known_eye_and_head_rotations(canonical):
         eye = _rotation(*rng.uniform(-25, 25, 2), 0) @ [0, 0, 1]
         points = np.zeros((478, 3))
         points[:468] = canonical.vertices
-        for outer, inner, iris in mpd.EYES:
+        for outer, inner, iris in mp_gaze.EYES:
             middle = (points[outer] + points[inner]) / 2
-            radius = mpd.EYEBALL_RADIUS * np.linalg.norm(points[outer] - points[inner])
+            radius = mp_gaze.EYEBALL_RADIUS * np.linalg.norm(points[outer] - points[inner])
             points[iris] = middle + radius * (eye - [0, 0, 1])
         translation = np.r_[rng.uniform(-20, 20, 2), -60]
         # The image shows the head as seen along the line of sight (camera -> face).
@@ -531,7 +546,9 @@ def test_gaze_recovers_known_eye_and_head_rotations(canonical):
         matrix[:3, :3], matrix[:3, 3] = rotation, translation
         g = rotation @ eye
         want = np.degrees([np.arctan2(g[1], np.hypot(g[0], g[2])), np.arctan2(-g[0], g[2])])
-        np.testing.assert_allclose(mpd.gaze_angles(mesh[None], matrix[None])[0], want, atol=1e-6)
+        np.testing.assert_allclose(
+            mp_gaze.gaze_angles(mesh[None], matrix[None])[0], want, atol=1e-6
+        )
         # The test's rotation follows the featx convention of the head-pose angles.
         euler = mesh_pose.euler_featx_deg(matrix)  # pitch, roll, yaw
         np.testing.assert_allclose(euler, head[[0, 2, 1]], atol=1e-9)
@@ -546,19 +563,88 @@ def test_gaze_signs():
         m = mesh.copy()
         m[0, [468, 473], 0] = [-20 + shift[0], 20 + shift[0]]
         m[0, [468, 473], 1] = shift[1]
-        assert np.sign(mpd.gaze_angles(m, matrix)[0, angle]) == sign
+        assert np.sign(mp_gaze.gaze_angles(m, matrix)[0, angle]) == sign
 
 
 def test_aus_from_blendshapes_is_a_mean_in_range():
     b = np.random.default_rng(1).uniform(0, 1, (5, len(schema.BLENDSHAPES)))
-    aus = mpd.aus_from_blendshapes(b)
-    assert aus.shape == (5, len(mpd.AU_FROM_BLENDSHAPES))
+    aus = mp_aus.aus_from_blendshapes(b)
+    assert aus.shape == (5, len(mp_aus.AU_FROM_BLENDSHAPES))
     assert (aus >= 0).all() and (aus <= 1).all()
-    col = list(mpd.AU_FROM_BLENDSHAPES).index("AU12")
-    names = mpd.AU_FROM_BLENDSHAPES["AU12"]
+    col = list(mp_aus.AU_FROM_BLENDSHAPES).index("AU12")
+    names = mp_aus.AU_FROM_BLENDSHAPES["AU12"]
     np.testing.assert_allclose(
         aus[:, col], b[:, [schema.BLENDSHAPES.index(n) for n in names]].mean(1)
     )
+
+
+def test_au_weights_are_built_once():
+    w = mp_aus.WEIGHTS
+    assert w.shape == (len(mp_aus.AU_FROM_BLENDSHAPES), len(schema.BLENDSHAPES))
+    np.testing.assert_allclose(w.sum(1), 1)
+    assert not w.flags.writeable
+
+
+# ---------------------------------------------------------------------------------------------
+# One face per person
+
+
+def _face(mesh: np.ndarray) -> mp_tracking.Face:
+    return mp_tracking.Face(roi=np.zeros(4), mesh=mesh, presence=1.0)
+
+
+def test_same_face_rule_compares_the_meshes(astronaut_ds):
+    """Two meshes are one face when their points are on average within DUPLICATE_DISTANCE face
+    sizes: the same mesh moved by 0.4 of its size and scaled by 1.3 (the spread of one face
+    meshed from two detections) is one face; beside itself (1 size over) or half hidden behind
+    itself (0.6 over) it is another."""
+    mesh = astronaut_ds["mesh"].values[0, 0]
+    size = np.sqrt(np.prod(mp_tracking.mesh_box(mesh)[2:]))
+    centre = mesh.mean(0)
+    scaled = (mesh - centre) * 1.3 + centre
+    for other in (mesh + (0.4 * size, 0, 0), mesh + (0, 0.3 * size, 0), scaled):
+        assert mp_tracking.same_face(_face(mesh), _face(other))
+    for shift in (1.0, 0.6):
+        assert not mp_tracking.same_face(_face(mesh), _face(mesh + (shift * size, 0, 0)))
+    # Mesh boxes would disagree: the scaled copy overlaps by IoU 1 / 1.3**2 < 0.6.
+    boxes = [mp_tracking.mesh_box(m) for m in (mesh, scaled)]
+    assert rect_iou(boxes[0], boxes[1]).item() < 0.6
+    first, copy, beside = (_face(m) for m in (mesh, scaled, mesh + (size, 0, 0)))
+    assert mp_tracking.unique_faces([first, copy, beside]) == [first, beside]  # the first stays
+    assert mp_tracking.unique_faces([copy, first]) == [copy]
+
+
+def _astronauts(rect: np.ndarray, places: list[tuple[int, int, int, bool]]) -> np.ndarray:
+    """Copies of the astronaut's head (a square of 2x her face box) on an 800x480 grey canvas,
+    each at (x, y) with side s, mirrored or not."""
+    x, y, w, _ = rect
+    x0, y0 = int(x + w / 2 - w), int(y + w / 2 - w)
+    head = demo.astronaut()[y0 : int(y0 + 2 * w), x0 : int(x0 + 2 * w)]
+    canvas = np.full((480, 800, 3), 128, np.uint8)
+    for px, py, s, mirror in places:
+        tile = np.ascontiguousarray(head[:, ::-1] if mirror else head)
+        canvas[py : py + s, px : px + s] = cv2.resize(tile, (s, s), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def test_one_face_per_person_in_a_group(detector, astronaut_ds):
+    """Two astronauts: the short-range net boxes the larger head twice (115 and 72 px, IoU 0.39,
+    so NMS keeps both) and both meshes pass; before meshes were compared that person was reported
+    twice. Now the detections whose meshes are one face count once (the first, best-scored
+    short-range detection's), and max_faces counts people, not duplicates."""
+    image = _astronauts(
+        astronaut_ds["face_rect"].values[0, 0], [(10, 35, 179, True), (212, 165, 169, False)]
+    )
+    ds = detector.detect(image, progress=False)
+    schema.validate(ds)
+    rects = ds["face_rect"].values[0][_present(ds)[0]]
+    assert len(rects) == 2
+    centres = rects[:, :2] + rects[:, 2:] / 2
+    assert (centres[0] < (10 + 179, 35 + 179)).all() and (centres[1] > (212, 165)).all()
+    mesh = ds["mesh"].values[0][_present(ds)[0]]
+    assert mp_tracking.face_distance(mesh[0], mesh[1]) > 1
+    two = featx.MPDetector(max_faces=2).detect(image, progress=False)
+    np.testing.assert_array_equal(two["face_rect"].values[0], ds["face_rect"].values[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,8 +660,36 @@ def test_bad_options_and_inputs():
         featx.MPDetector(backend="openvino", device="cuda")
     with pytest.raises(ValueError, match="min_presence_confidence"):
         featx.MPDetector(min_presence_confidence=1.5)
-    with pytest.raises(ValueError, match="max_faces"):
+    with pytest.raises(ValueError, match="max_faces must be an integer >= 1, got 0"):
         featx.MPDetector(max_faces=0)
+    with pytest.raises(ValueError, match="max_faces must be an integer >= 1, got True"):
+        featx.MPDetector(max_faces=True)
+    with pytest.raises(ValueError, match="redetect_every must be an integer >= 0"):
+        featx.MPDetector(redetect_every=2.5)
+    with pytest.raises(ValueError, match=r"face_detection_threshold must be a number in \[0, 1\]"):
+        featx.MPDetector(face_detection_threshold=-0.1)
+    with pytest.raises(ValueError, match="nms_iou must be a number"):
+        featx.MPDetector(nms_iou=float("nan"))
+
+
+def test_face_detection_threshold_and_its_deprecated_name():
+    """``face_detection_threshold`` (the name every featx detector uses) sets the smallest
+    BlazeFace score; MediaPipe's name ``min_detection_confidence`` still works, with a warning."""
+    det = featx.MPDetector(face_detection_threshold=0.7, emotions=False)
+    assert det.face_detection_threshold == 0.7
+    assert featx.MPDetector(emotions=False).face_detection_threshold == 0.5
+    with pytest.warns(FutureWarning, match="use face_detection_threshold"):
+        old = featx.MPDetector(min_detection_confidence=0.7, emotions=False)
+    assert old.face_detection_threshold == 0.7 and not hasattr(old, "min_detection_confidence")
+    with pytest.raises(TypeError, match="not both"):
+        featx.MPDetector(face_detection_threshold=0.7, min_detection_confidence=0.7)
+    with pytest.raises(ValueError, match="face_detection_threshold"), pytest.warns(FutureWarning):
+        featx.MPDetector(min_detection_confidence=2)
+    # The threshold is what the detector uses: above the astronaut's score, no face.
+    score = featx.MPDetector("short", emotions=False).detect(demo.astronaut(), progress=False)
+    strict = featx.MPDetector("short", face_detection_threshold=0.99, emotions=False)
+    assert _present(score).sum() == 1 and score["face_score"].item() < 0.99
+    assert not _present(strict.detect(demo.astronaut(), progress=False)).any()
 
 
 def test_auto_backend_falls_back_to_torch_when_openvino_fails(monkeypatch):

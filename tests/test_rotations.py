@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from featx.detectors.mp import gaze_angles
+from featx.detectors.mp_gaze import gaze_angles
 from featx.nn import img2pose as ip
 from featx.nn import mesh_pose, multitask, pose_mlp, rotations
 

@@ -1,18 +1,22 @@
 """``featx.MPDetector``: MediaPipe's Face Landmarker on the bundled models, with no download.
 
-Per frame (DESIGN §4):
+Per frame:
 
 1. BlazeFace on the letterboxed frame, weighted non-maximum suppression: face boxes, 6
    keypoints and scores (``face_rect``, ``keypoints``, ``face_score``). By default both the
-   short-range net (MediaPipe Face Landmarker's own) and the full-range net run, and a face both
-   find keeps the short-range detection (:data:`FACE_DETECTORS`): faces the Face Landmarker
-   finds get its landmarks, and the full-range net adds small and distant faces.
+   short-range net (MediaPipe Face Landmarker's own) and the full-range net run
+   (:data:`FACE_DETECTORS`): faces the Face Landmarker finds get its landmarks, and the
+   full-range net adds small and distant faces.
 2. Per face a rotated square region (1.5 x the box, eyes level), a 256x256 crop and Face Mesh
    v2: 478 points (``mesh``; the 68 iBUG points in ``landmarks``) and a presence score; faces
-   whose presence is below ``min_presence_confidence`` are dropped.
+   whose presence is below ``min_presence_confidence`` are dropped. Detections whose meshes are
+   one face (:func:`featx.detectors.mp_tracking.same_face`) count once: the first kept, in the
+   order of :data:`FACE_DETECTORS` (short range first), best score first within a detector;
+   only then are the ``max_faces`` first kept.
 3. From the mesh: the 52 blendshapes, head pose by MediaPipe's canonical-face fit
-   (``head_pose``, ``head_translation``), a geometric gaze estimate (:func:`gaze_angles`) and
-   AUs derived from the blendshapes (:data:`AU_FROM_BLENDSHAPES`).
+   (``head_pose``, ``head_translation``), a geometric gaze estimate
+   (:func:`featx.detectors.mp_gaze.gaze_angles`) and AUs derived from the blendshapes
+   (:data:`featx.detectors.mp_aus.AU_FROM_BLENDSHAPES`).
 4. Emotions: mini-Xception (fer's FER2013 model) on fer's 64x64 grey crop of the face box.
 
 The detector runs batched over the frames that need it, Face Mesh batched over every face of
@@ -42,15 +46,24 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from featx import hub, media, schema
+from featx import hub, media, schema, validators
 from featx.boxes import rect_iou, xyxy_to_xywh
 from featx.detectors import mp_image
 from featx.detectors.base import BaseDetector, model_provenance
+from featx.detectors.mp_aus import AU_FROM_BLENDSHAPES, aus_from_blendshapes
+from featx.detectors.mp_gaze import gaze_angles
+from featx.detectors.mp_tracking import (
+    TRACKED_IOU,
+    Face,
+    SourceRun,
+    carried_box,
+    relative_box,
+    unique_faces,
+)
 from featx.nn import blazeface as bf
 from featx.nn import blendshapes as bs
 from featx.nn import facemesh as fm
@@ -71,169 +84,27 @@ BACKENDS = ("auto", "torch", "openvino")
 #: Weighted-NMS overlap threshold per detector: MediaPipe's FaceDetector default (full range)
 #: and the value inside its Face Landmarker (short range).
 NMS_IOU = {"blazeface_full": 0.3, "blazeface_short": 0.5}
-#: Detections of two detectors whose boxes overlap by more than this are one face.
+#: A detection of a less trusted detector whose box overlaps one of a more trusted detector by
+#: more than this is kept as that face's fallback: meshed when the first detection's mesh fails.
 SAME_FACE_IOU = 0.5
 
-#: AU -> the blendshapes whose mean stands for it (FACS action -> the ARKit-style blendshape that
-#: describes the same movement). AUs without a matching blendshape (AU11, AU23, AU25) are left out.
-AU_FROM_BLENDSHAPES: dict[str, tuple[str, ...]] = {
-    "AU01": ("browInnerUp",),  # inner brow raiser
-    "AU02": ("browOuterUpLeft", "browOuterUpRight"),  # outer brow raiser
-    "AU04": ("browDownLeft", "browDownRight"),  # brow lowerer
-    "AU05": ("eyeWideLeft", "eyeWideRight"),  # upper lid raiser
-    "AU06": ("cheekSquintLeft", "cheekSquintRight"),  # cheek raiser
-    "AU07": ("eyeSquintLeft", "eyeSquintRight"),  # lid tightener
-    "AU09": ("noseSneerLeft", "noseSneerRight"),  # nose wrinkler
-    "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),  # upper lip raiser
-    "AU12": ("mouthSmileLeft", "mouthSmileRight"),  # lip corner puller
-    "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),  # dimpler
-    "AU15": ("mouthFrownLeft", "mouthFrownRight"),  # lip corner depressor
-    "AU17": ("mouthShrugLower",),  # chin raiser
-    "AU20": ("mouthStretchLeft", "mouthStretchRight"),  # lip stretcher
-    "AU24": ("mouthPressLeft", "mouthPressRight"),  # lip pressor
-    "AU26": ("jawOpen",),  # jaw drop
-    "AU28": ("mouthRollLower", "mouthRollUpper"),  # lip suck
-    "AU43": ("eyeBlinkLeft", "eyeBlinkRight"),  # eyes closed
-}
-#: Mesh points of each eye: outer corner, inner corner, iris centre (subject's right, left).
-EYES = ((33, 133, 468), (263, 362, 473))
-#: Eyeball radius as a fraction of the eye's corner-to-corner width (about 12 mm over 30 mm in
-#: adults): the iris moves by this radius times the sine of the eye's rotation.
-EYEBALL_RADIUS = 0.4
-#: Two tracked faces whose boxes overlap by more than this are one face (the lower slot stays).
-DUPLICATE_IOU = 0.5
-#: A new detection overlapping a tracked face's box by more than this is that face.
-TRACKED_IOU = 0.3
 
-
-def aus_from_blendshapes(blendshapes: np.ndarray) -> np.ndarray:
-    """AU values (labels ``AU_FROM_BLENDSHAPES``, in order) from the 52 blendshapes.
-
-    Each AU is the mean of its blendshapes (:data:`AU_FROM_BLENDSHAPES`), so it stays in [0, 1].
-
-    Parameters
-    ----------
-    blendshapes : (..., 52) in ``schema.BLENDSHAPES`` order.
-
-    Examples
-    --------
-    >>> b = np.zeros(52); b[schema.BLENDSHAPES.index("jawOpen")] = 0.8
-    >>> dict(zip(AU_FROM_BLENDSHAPES, aus_from_blendshapes(b)))["AU26"]
-    np.float64(0.8)
-    """
-    weights = np.zeros((len(AU_FROM_BLENDSHAPES), len(schema.BLENDSHAPES)))
-    for i, names in enumerate(AU_FROM_BLENDSHAPES.values()):
-        for name in names:
-            weights[i, schema.BLENDSHAPES.index(name)] = 1 / len(names)
-    return np.asarray(blendshapes, dtype=np.float64) @ weights.T
-
-
-def _line_of_sight(translation: np.ndarray) -> np.ndarray:
-    """Rotations taking the camera's +z axis to the direction from each face to the camera."""
-    v = -np.asarray(translation, dtype=np.float64)
-    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
-    kx, ky, c = -v[..., 1], v[..., 0], v[..., 2]  # axis z x v (unnormalised), cos = v_z
-    k = np.zeros((*v.shape[:-1], 3, 3))
-    k[..., 0, 2], k[..., 1, 2], k[..., 2, 0], k[..., 2, 1] = ky, -kx, -ky, kx
-    return np.eye(3) + k + k @ k / (1 + c)[..., None, None]
-
-
-def gaze_angles(
-    mesh: np.ndarray, matrix: np.ndarray, rotation: np.ndarray | None = None
-) -> np.ndarray:
-    """Gaze pitch and yaw in degrees (featx signs), a geometric estimate from the irises.
-
-    Each iris centre (468, 473) is measured from the midpoint of its eye's corners (33/133,
-    263/362) in the head's own frame: the mesh is turned back by the head rotation as the
-    camera sees it (the pose of ``matrix`` relative to the line of sight to the face). The
-    offset over the eyeball radius (:data:`EYEBALL_RADIUS` x eye width), averaged over both eyes,
-    is the sine of the eyes' rotation in the head; the gaze direction so found is turned by the
-    head pose into camera coordinates. +pitch = looking up, +yaw = toward the subject's right;
-    (0, 0) = along the camera's axis, so a face away from the image centre that looks into the
-    camera has a small non-zero gaze.
-
-    Parameters
-    ----------
-    mesh : (N, 478, 3) x, y in image pixels (y down), z in the same units (smaller is closer).
-    matrix : (N, 4, 4) head-pose matrices (:func:`featx.nn.mesh_pose.head_pose_matrix`).
-    rotation : their unit rotations (:func:`featx.nn.rotations.unit_rotation`), when the caller
-        has them already.
-
-    Returns
-    -------
-    (N, 2) float64 pitch, yaw.
-
-    Examples
-    --------
-    >>> mesh = np.zeros((1, 478, 3))
-    >>> mesh[0, [33, 133, 263, 362], 0] = [-30, -10, 30, 10]  # eye corners, 20 px wide eyes
-    >>> mesh[0, [468, 473], 0] = -20 - 4, 20 - 4  # irises 4 px toward the image left
-    >>> pose = np.eye(4); pose[2, 3] = -50.0  # frontal, 50 cm in front of the camera
-    >>> gaze_angles(mesh, pose[None]).round(1)  # looking to the subject's right
-    array([[ 0., 30.]])
-    """
-    mesh = np.asarray(mesh, dtype=np.float64)
-    rotation = rotations.unit_rotation(matrix) if rotation is None else rotation
-    seen = np.swapaxes(_line_of_sight(np.asarray(matrix)[..., :3, 3]), -1, -2) @ rotation
-    points = mesh * np.array([1.0, -1.0, -1.0])  # x right, y up, z toward the viewer
-    head = points @ seen  # row vectors: (R^T p)^T = p^T R
-    offsets = []
-    for outer, inner, iris in EYES:
-        middle = (head[:, outer] + head[:, inner]) / 2
-        width = np.linalg.norm(head[:, outer] - head[:, inner], axis=-1)
-        offsets.append((head[:, iris, :2] - middle[:, :2]) / (EYEBALL_RADIUS * width)[:, None])
-    xy = np.mean(offsets, axis=0)
-    norm = np.linalg.norm(xy, axis=-1, keepdims=True)
-    xy = np.where(norm > 1, xy / norm, xy)
-    direction = np.concatenate([xy, np.sqrt(1 - (xy**2).sum(-1, keepdims=True))], axis=-1)
-    g = (rotation @ direction[..., None])[..., 0]
-    pitch = np.arctan2(g[:, 1], np.hypot(g[:, 0], g[:, 2]))
-    yaw = np.arctan2(-g[:, 0], g[:, 2])
-    return np.degrees(np.stack([pitch, yaw], axis=-1))
-
-
-@dataclass
-class _Face:
-    """One face in one frame, from a detection or carried from the previous frame."""
-
-    roi: np.ndarray  # (cx, cy, side, theta) the mesh crop was made from
-    slot: int = -1
-    box: np.ndarray | None = None  # detector box x, y, w, h in pixels (detection frames)
-    score: float = np.nan
-    keypoints: np.ndarray | None = None  # (6, 2) pixels (detection frames)
-    rel_box: np.ndarray | None = None  # detector box relative to the mesh's bounding box
-    mesh: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
-    presence: float = np.nan
-    next_roi: np.ndarray | None = None  # the next frame's region, from this frame's mesh
-    fallback: _Face | None = None  # a less trusted detector's detection of the same face
-
-
-@dataclass
-class _Sequence:
-    """Tracking state of one run of consecutive frames of one source."""
-
-    source: str
-    frame: int
-    tracks: list[_Face] = field(default_factory=list)
-    since_detection: int = 0
-
-
-def _mesh_box(mesh: np.ndarray) -> np.ndarray:
-    """Bounding box x, y, w, h of a mesh's x, y."""
-    lo, hi = mesh[:, :2].min(0), mesh[:, :2].max(0)
-    return np.concatenate([lo, hi - lo])
-
-
-def _relative_box(box: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-    """A box x, y, w, h in units of the mesh's bounding box (origin at its top-left)."""
-    x, y, w, h = _mesh_box(mesh)
-    return (box - (x, y, 0, 0)) / (w, h, w, h)
-
-
-def _carried_box(relative: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`_relative_box` on a later frame's mesh."""
-    x, y, w, h = _mesh_box(mesh)
-    return relative * (w, h, w, h) + (x, y, 0, 0)
+def _detection_threshold(threshold: float | None, deprecated: float | None) -> float:
+    """``face_detection_threshold`` from it or its deprecated name ``min_detection_confidence``
+    (which warns); 0.5 when neither is given."""
+    if deprecated is None:
+        return 0.5 if threshold is None else threshold
+    if threshold is not None:
+        raise TypeError(
+            "give face_detection_threshold or its deprecated name min_detection_confidence, "
+            "not both"
+        )
+    warnings.warn(
+        "MPDetector(min_detection_confidence=...) is deprecated; use face_detection_threshold",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return deprecated
 
 
 class MPDetector(BaseDetector):
@@ -252,8 +123,8 @@ class MPDetector(BaseDetector):
         (:data:`FACE_DETECTORS`). ``"full"``: the full-range detector alone (MediaPipe's
         FaceDetector with its full-range model). ``"short"``: the short-range detector alone,
         like MediaPipe's Face Landmarker: fastest, for faces filling much of the frame.
-    min_detection_confidence
-        Smallest BlazeFace score of a new face (0..1).
+    face_detection_threshold
+        Smallest BlazeFace score of a new face (0..1); stored as ``face_detection_threshold``.
     min_presence_confidence
         Smallest Face Mesh presence score to keep a face (0..1), also while tracking.
     max_faces
@@ -275,6 +146,9 @@ class MPDetector(BaseDetector):
         (CPU only, 3-4x faster; :mod:`featx.nn.openvino_runtime`) or ``"auto"`` (OpenVINO on
         the CPU when it is installed and compiles the networks, else torch). On a still image
         both give the same landmarks to about 1e-3 px.
+    min_detection_confidence
+        Deprecated name of ``face_detection_threshold`` (MediaPipe's name); warns
+        (``FutureWarning``).
 
     Examples
     --------
@@ -293,7 +167,7 @@ class MPDetector(BaseDetector):
         self,
         face_detector: str = "full+short",
         *,
-        min_detection_confidence: float = 0.5,
+        face_detection_threshold: float | None = None,
         min_presence_confidence: float = 0.5,
         max_faces: int = 10,
         emotions: bool = True,
@@ -302,10 +176,11 @@ class MPDetector(BaseDetector):
         nms_iou: float | None = None,
         device: str = "auto",
         backend: str = "auto",
+        min_detection_confidence: float | None = None,
     ) -> None:
         super().__init__(device=device)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        threshold = _detection_threshold(face_detection_threshold, min_detection_confidence)
+        validators.choice("backend", backend, BACKENDS)
         on_cpu = torch.device(self.device).type == "cpu"
         if backend == "openvino" and not on_cpu:
             raise ValueError(f"backend='openvino' runs on the CPU, not on device {self.device!r}")
@@ -314,31 +189,21 @@ class MPDetector(BaseDetector):
         self.backend = backend
         if backend == "auto":
             self.backend = "openvino" if on_cpu and openvino_runtime.available() else "torch"
-        if face_detector not in FACE_DETECTORS:
-            raise ValueError(
-                f"face_detector must be one of {sorted(FACE_DETECTORS)}, got {face_detector!r}"
-            )
-        for name, value in (
-            ("min_detection_confidence", min_detection_confidence),
-            ("min_presence_confidence", min_presence_confidence),
-        ):
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-        for name, value, least in (
-            ("max_faces", max_faces, 1),
-            ("redetect_every", redetect_every, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        self.face_detector = face_detector
-        self.min_detection_confidence = float(min_detection_confidence)
-        self.min_presence_confidence = float(min_presence_confidence)
-        self.max_faces = int(max_faces)
+        self.face_detector = validators.choice("face_detector", face_detector, FACE_DETECTORS)
+        self.face_detection_threshold = validators.unit_interval(
+            "face_detection_threshold", threshold
+        )
+        self.min_presence_confidence = validators.unit_interval(
+            "min_presence_confidence", min_presence_confidence
+        )
+        self.max_faces = validators.integer("max_faces", max_faces, least=1)
         self.tracking = bool(tracking)
-        self.redetect_every = int(redetect_every)
+        self.redetect_every = validators.integer("redetect_every", redetect_every, least=0)
+        if nms_iou is not None:
+            nms_iou = validators.unit_interval("nms_iou", nms_iou)
         self.detectors = FACE_DETECTORS[face_detector]
         self.nms_iou = {
-            stage: NMS_IOU[model_id] if nms_iou is None else float(nms_iou)
+            stage: NMS_IOU[model_id] if nms_iou is None else nms_iou
             for stage, model_id in self.detectors.items()
         }
         stages = self.detectors | {"mesh": "facemesh_v2", "blendshape": "mp_blendshapes"}
@@ -381,7 +246,7 @@ class MPDetector(BaseDetector):
             for stage, model_id in self.detectors.items()
         }
         self._emotion_order = schema.emotion_order("mini_xception")
-        self._sequence: _Sequence | None = None
+        self._sequence: SourceRun | None = None
         #: Per-face shape of every output variable.
         self._shapes = {
             "face_rect": (len(schema.RECT),),
@@ -449,7 +314,7 @@ class MPDetector(BaseDetector):
 
     def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Analyse frames as unrelated still images (no tracking)."""
-        return self._frames(images, [_Sequence("", 0) for _ in images])
+        return self._frames(images, [SourceRun("", 0) for _ in images])
 
     def process_frames(self, batch: media.FrameBatch) -> list[dict[str, np.ndarray]]:
         """Analyse a batch, carrying faces across consecutive frames of a source."""
@@ -457,18 +322,18 @@ class MPDetector(BaseDetector):
         for source, frame in zip(batch.source, batch.source_frame.tolist(), strict=True):
             seq = self._sequence
             if not (self.tracking and seq and seq.source == source and frame > seq.frame):
-                seq = _Sequence(source, frame)
+                seq = SourceRun(source, frame)
             seq.frame = frame
             sequences.append(seq)
             self._sequence = seq
         return self._frames(batch.images, sequences)
 
     def _frames(
-        self, images: Sequence[np.ndarray], sequences: list[_Sequence]
+        self, images: Sequence[np.ndarray], sequences: list[SourceRun]
     ) -> list[dict[str, np.ndarray]]:
         """Faces found frame by frame in waves (each wave takes the next frame of every
         sequence in the batch), then every output of the batch's faces in one pass."""
-        faces: list[list[_Face]] = [[] for _ in images]
+        faces: list[list[Face]] = [[] for _ in images]
         order: dict[int, list[int]] = {}
         for i, seq in enumerate(sequences):
             order.setdefault(id(seq), []).append(i)
@@ -483,13 +348,13 @@ class MPDetector(BaseDetector):
     # ------------------------------------------------------------------------------------------
     # One wave: at most one frame per sequence
 
-    def _wave(self, images: list[np.ndarray], seqs: list[_Sequence]) -> list[list[_Face]]:
+    def _wave(self, images: list[np.ndarray], seqs: list[SourceRun]) -> list[list[Face]]:
         """The faces of one frame per sequence, in slot order; updates the sequences."""
-        tracked = [[_Face(t.next_roi, t.slot, rel_box=t.rel_box) for t in s.tracks] for s in seqs]
+        tracked = [[Face(t.next_roi, t.slot, rel_box=t.rel_box) for t in s.tracks] for s in seqs]
         self._mesh(images, tracked)
         kept = [self._deduplicate([f for f in fs if self._present(f)]) for fs in tracked]
         for f in (f for fs in kept for f in fs):  # carry the detector box with the mesh's box
-            f.box, f.score = _carried_box(f.rel_box, f.mesh), f.presence
+            f.box, f.score = carried_box(f.rel_box, f.mesh), f.presence
         need = [
             k
             for k, s in enumerate(seqs)
@@ -501,19 +366,22 @@ class MPDetector(BaseDetector):
                 and len(kept[k]) < self.max_faces
             )
         ]
-        new: list[list[_Face]] = [[] for _ in images]
+        new: list[list[Face]] = [[] for _ in images]
         for k, found in zip(need, self._detect([images[k] for k in need]), strict=True):
             boxes = np.array([f.box for f in kept[k]]).reshape(-1, 4)
-            fresh = [f for f in found if not (rect_iou(f.box[None], boxes) > TRACKED_IOU).any()]
-            new[k] = fresh[: self.max_faces - len(kept[k])]
+            new[k] = [f for f in found if not (rect_iou(f.box[None], boxes) > TRACKED_IOU).any()]
         self._mesh_detected(images, new)
         faces = []
         for k, seq in enumerate(seqs):
-            added = sorted((f for f in new[k] if self._present(f)), key=lambda f: f.box[0])
+            # One face per person before the max_faces cut: the tracked faces, then the
+            # detections in trust order, each dropped whose mesh is a face already kept.
+            present = [f for f in new[k] if self._present(f)]
+            unique = unique_faces(kept[k] + present)[len(kept[k]) :]
+            added = sorted(unique[: self.max_faces - len(kept[k])], key=lambda f: f.box[0])
             used = {f.slot for f in kept[k]}
             free = (s for s in range(len(used) + len(added)) if s not in used)
             for f, slot in zip(added, free, strict=False):
-                f.slot, f.rel_box = slot, _relative_box(f.box, f.mesh)
+                f.slot, f.rel_box = slot, relative_box(f.box, f.mesh)
             faces.append(sorted(kept[k] + added, key=lambda f: f.slot))
             height, width = images[k].shape[:2]
             for f in faces[k]:
@@ -522,22 +390,20 @@ class MPDetector(BaseDetector):
             seq.since_detection = 0 if k in need else seq.since_detection + 1
         return faces
 
-    def _present(self, face: _Face) -> bool:
+    def _present(self, face: Face) -> bool:
         return face.presence >= self.min_presence_confidence
 
     @staticmethod
-    def _deduplicate(faces: list[_Face]) -> list[_Face]:
-        kept: list[_Face] = []
-        for f in sorted(faces, key=lambda f: f.slot):
-            boxes = np.array([_mesh_box(k.mesh) for k in kept]).reshape(-1, 4)
-            if not (rect_iou(_mesh_box(f.mesh)[None], boxes) > DUPLICATE_IOU).any():
-                kept.append(f)
-        return kept
+    def _deduplicate(faces: list[Face]) -> list[Face]:
+        """Tracked faces that converged on one face: the lowest slot stays."""
+        return unique_faces(sorted(faces, key=lambda f: f.slot))
 
-    def _detect(self, images: list[np.ndarray]) -> list[list[_Face]]:
-        """Faces of every detector (:data:`FACE_DETECTORS`), each face once, best first per
-        detector: a detection overlapping one of a more trusted detector becomes its fallback."""
-        found: list[list[_Face]] = [[] for _ in images]
+    def _detect(self, images: list[np.ndarray]) -> list[list[Face]]:
+        """Faces of every detector (:data:`FACE_DETECTORS`) in trust order, best first per
+        detector: a detection overlapping one of a more trusted detector (:data:`SAME_FACE_IOU`)
+        becomes its fallback. Not cut to ``max_faces``: detections whose meshes turn out to be
+        one face are merged first (:meth:`_wave`)."""
+        found: list[list[Face]] = [[] for _ in images]
         for stage in self.detectors if images else ():
             for faces, new in zip(found, self._detections(stage, images), strict=True):
                 boxes = np.array([f.box for f in faces]).reshape(-1, 4)
@@ -547,9 +413,9 @@ class MPDetector(BaseDetector):
                         faces.append(f)
                     elif faces[same[0]].fallback is None:
                         faces[same[0]].fallback = f
-        return [faces[: self.max_faces] for faces in found]
+        return found
 
-    def _mesh_detected(self, images: list[np.ndarray], faces: list[list[_Face]]) -> None:
+    def _mesh_detected(self, images: list[np.ndarray], faces: list[list[Face]]) -> None:
         """:meth:`_mesh` on detected faces; a face whose mesh presence falls short is tried
         again from its fallback detection (a poor short-range box, say), which replaces it."""
         self._mesh(images, faces)
@@ -561,7 +427,7 @@ class MPDetector(BaseDetector):
             retried = {id(f) for f in fs}
             faces[k] = [f.fallback if id(f) in retried else f for f in faces[k]]
 
-    def _detections(self, stage: str, images: list[np.ndarray]) -> list[list[_Face]]:
+    def _detections(self, stage: str, images: list[np.ndarray]) -> list[list[Face]]:
         """One BlazeFace net on whole frames (one batch), weighted NMS; faces best first."""
         size = bf.INPUT_SIZE[self.detectors[stage]]
         tensors, pads = zip(*(mp_image.detector_tensor(im, size) for im in images), strict=True)
@@ -576,7 +442,7 @@ class MPDetector(BaseDetector):
                 boxes[i],
                 keypoints[i],
                 scores[i],
-                self.min_detection_confidence,
+                self.face_detection_threshold,
                 self.nms_iou[stage],
                 self.max_faces,
             )
@@ -590,13 +456,13 @@ class MPDetector(BaseDetector):
             scores_i = det.scores.tolist()
             found.append(
                 [
-                    _Face(r, box=b, score=s, keypoints=p)
+                    Face(r, box=b, score=s, keypoints=p)
                     for r, b, s, p in zip(rois, xywh, scores_i, kps, strict=True)
                 ]
             )
         return found
 
-    def _mesh(self, images: list[np.ndarray], faces: list[list[_Face]]) -> None:
+    def _mesh(self, images: list[np.ndarray], faces: list[list[Face]]) -> None:
         """Face Mesh on every face of the wave (one batch): sets ``mesh`` and ``presence``."""
         crops = [mp_image.mesh_crop(images[k], f.roi)[0] for k, fs in enumerate(faces) for f in fs]
         if not crops:
@@ -614,7 +480,7 @@ class MPDetector(BaseDetector):
                 f.presence = float(presence[i])
                 i += 1
 
-    def _outputs(self, images: list[np.ndarray], faces: list[list[_Face]]) -> list[dict]:
+    def _outputs(self, images: list[np.ndarray], faces: list[list[Face]]) -> list[dict]:
         """Every output variable of every face of the wave, per frame in slot order."""
         flat = [f for fs in faces for f in fs]
         if flat:
@@ -634,7 +500,7 @@ class MPDetector(BaseDetector):
             start += len(fs)
         return out
 
-    def _values(self, images: list[np.ndarray], faces: list[list[_Face]]) -> dict:
+    def _values(self, images: list[np.ndarray], faces: list[list[Face]]) -> dict:
         """Every output variable of the faces of the wave, one row per face (frame by frame)."""
         flat = [f for fs in faces for f in fs]
         mesh = np.stack([f.mesh for f in flat])
@@ -669,7 +535,7 @@ class MPDetector(BaseDetector):
             values["emotions"] = self._emotions(images, faces)
         return values
 
-    def _emotions(self, images: list[np.ndarray], faces: list[list[_Face]]) -> np.ndarray:
+    def _emotions(self, images: list[np.ndarray], faces: list[list[Face]]) -> np.ndarray:
         """mini-Xception probabilities on fer's crops of the face boxes, canonical order."""
         crops = [
             mx.crop_faces(images[k], np.trunc([f.box for f in fs]).astype(np.int64))
