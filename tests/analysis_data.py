@@ -87,3 +87,12 @@ def bridged(t, x):
     """Gaps of ``x`` filled by linear interpolation over ``t`` (ends: nearest value)."""
     ok = np.isfinite(x)
     return np.interp(t, t[ok], x[ok])
+
+
+#: Two trials in seconds, and the AU response they drive (:func:`boxcar`) in the regression tests.
+EVENTS = pd.DataFrame({"onset": [0.4, 1.2], "duration": [0.6, 0.4], "trial_type": ["joke", "cue"]})
+
+
+def boxcar(t, s):
+    """0.3 during the first trial, 0.1 x ``s`` during the second, else 0."""
+    return 0.3 * ((0.4 <= t) & (t < 1.0)) + 0.1 * s * ((1.2 <= t) & (t < 1.6))

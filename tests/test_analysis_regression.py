@@ -9,17 +9,12 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.tools.tools as sm_tools
 import xarray as xr
-from analysis_data import AUS, annotated
+from analysis_data import AUS, EVENTS, annotated, boxcar
 
 from featx import analysis
 from featx.analysis import AnalysisError
 
 TOL = 1e-8
-EVENTS = pd.DataFrame({"onset": [0.4, 1.2], "duration": [0.6, 0.4], "trial_type": ["joke", "cue"]})
-
-
-def boxcar(t, s):
-    return 0.3 * ((0.4 <= t) & (t < 1.0)) + 0.1 * s * ((1.2 <= t) & (t < 1.6))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import xarray as xr
-from analysis_data import AUS, FPS, annotated, series
+from analysis_data import AUS, EVENTS, FPS, annotated, boxcar, series
 from scipy import signal, stats
 from scipy.integrate import simpson
 from sklearn.decomposition import PCA, FactorAnalysis, FastICA
@@ -19,11 +19,6 @@ from featx.analysis import AnalysisError
 
 TOL = 1e-8
 SOURCES = ("s1.mp4", "s2.mp4", "s3.mp4", "s4.mp4")
-EVENTS = pd.DataFrame({"onset": [0.4, 1.2], "duration": [0.6, 0.4], "trial_type": ["joke", "cue"]})
-
-
-def boxcar(t, s):
-    return 0.3 * ((0.4 <= t) & (t < 1.0)) + 0.1 * s * ((1.2 <= t) & (t < 1.6))
 
 
 @pytest.fixture(scope="module")

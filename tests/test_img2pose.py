@@ -385,7 +385,7 @@ def test_detect_faces_reports_detections_in_featx_signs(ref, model, post):
     np.testing.assert_allclose(faces["boxes"], ref["det_boxes"], rtol=0, atol=BOX_PX * ratio)
     np.testing.assert_allclose(faces["scores"], ref["det_scores"], rtol=0, atol=1e-5)
     a, b, c = ref["det_dofs_euler"][:, :3].T
-    # featx signs (DESIGN): Detectorv1 re-labels pitch = -a, yaw = +b, roll = -c
+    # featx signs (+pitch = up): Detectorv1 re-labels pitch = -a, yaw = +b, roll = -c
     _columns_close(faces["head_pose"], np.degrees(np.stack([-a, -c, b], axis=1)), what="pose")
     _columns_close(faces["head_translation"], ref["det_dofs_euler"][:, 3:], what="translation")
     assert {k: v.dtype for k, v in faces.items()} == dict.fromkeys(faces, np.float32)

@@ -66,7 +66,7 @@ ROUTING: dict[str, dict[str, tuple[str, ...]]] = {
     "svm_emo": {"full": tuple(EMOTION_COLUMNS)},
 }
 DEFAULT_REGION: dict[str, str] = {"xgb_au": "full"}
-#: ``kind`` attribute of each model's output (DESIGN: aus/emotions attrs).
+#: The ``kind`` attr each model gives its ``aus`` or ``emotions`` output.
 KINDS = {"xgb_au": "probability", "svm_au": "binary", "svm_emo": "binary"}
 
 

@@ -1,1 +1,1 @@
-"""Pipelines that compose models into a featx Dataset (DESIGN §4)."""
+"""Pipelines that compose models: each detector turns frames into one featx Dataset."""

@@ -53,7 +53,7 @@ import torch
 from featx import hub, media, schema, validators
 from featx.boxes import rect_iou, xyxy_to_xywh
 from featx.detectors import mp_image
-from featx.detectors.base import BaseDetector, model_provenance
+from featx.detectors.base import BaseDetector
 from featx.detectors.mp_aus import AU_FROM_BLENDSHAPES, aus_from_blendshapes
 from featx.detectors.mp_gaze import gaze_angles
 from featx.detectors.mp_tracking import (
@@ -209,12 +209,8 @@ class MPDetector(BaseDetector):
         stages = self.detectors | {"mesh": "facemesh_v2", "blendshape": "mp_blendshapes"}
         if emotions:
             stages["emotion"] = "mini_xception"
-        self.nets = {}
         for stage, model_id in stages.items():
-            c = hub.card(model_id)
-            paths = c.fetch()
-            self.nets[stage] = c.loader(c, paths).to(self.device).eval()
-            self.models[stage] = model_provenance(c, paths)
+            self.load_stage(stage, hub.card(model_id))
         if self.backend == "openvino":
             try:
                 compiled = self._openvino_nets()

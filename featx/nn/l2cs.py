@@ -10,10 +10,10 @@ convolution of each bottleneck), written here without torchvision.
 :func:`estimate_gaze` runs all of it.
 
 Signs: the FACTS record that Py-Feat stores L2CS's decoded angles with no sign flip, and featx
-keeps Py-Feat's sign convention (DESIGN §1: +pitch = gaze up, +yaw = toward the subject's
-right). So the mapping to featx's ``gaze`` is the identity: pitch from ``fc_pitch_gaze``, yaw
-from ``fc_yaw_gaze``, no flip, no swap; featx keeps the decoded degrees where Py-Feat converts
-them to radians.
+keeps Py-Feat's sign convention (+pitch = gaze up, +yaw = toward the subject's right). So the
+mapping to featx's ``gaze`` is the identity: pitch from ``fc_pitch_gaze``, yaw from
+``fc_yaw_gaze``, no flip, no swap; featx keeps the decoded degrees where Py-Feat converts them to
+radians.
 
 Example
 -------
