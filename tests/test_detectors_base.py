@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from featx import MediaError, io, schema
-from featx.detectors.base import BaseDetector, RunStore, resolve_device
+from featx.detectors.base import BaseDetector, resolve_device
+from featx.detectors.runstore import RunStore
 
 SCORE = 0.9  # every square's face score
 
