@@ -20,6 +20,7 @@ from featx.schema import SchemaError
 #: Public names and the module that defines each; imported on first access.
 _LAZY = {
     "MediaError": "featx.media",
+    "MediaWarning": "featx.media",
     "ModelNotFoundError": "featx.hub",
     "WeightsError": "featx.hub",
     "list_models": "featx.hub",

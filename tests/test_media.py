@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,8 @@ from featx.media import (
     VIDEO_EXTENSIONS,
     FrameBatch,
     MediaError,
+    MediaWarning,
+    ReadReport,
     SourceInfo,
     iter_frames,
     probe,
@@ -523,6 +526,8 @@ def test_media_names_stay_importable():
         "VIDEO_EXTENSIONS",
         "FrameBatch",
         "MediaError",
+        "MediaWarning",
+        "ReadReport",
         "SourceInfo",
         "iter_frames",
         "probe",
@@ -532,3 +537,134 @@ def test_media_names_stay_importable():
         assert hasattr(media, name), name
     assert media.ARRAY_SOURCE == "<array>" and media.TENSOR_SOURCE == "<tensor>"
     assert featx.MediaError is media.MediaError
+    assert featx.MediaWarning is media.MediaWarning
+
+
+# --------------------------------------------------------------------------- timestamps
+
+DATA = Path(__file__).parent / "data"
+# tests/data/make_vfr.sh: frame i is grey 20 + 10 * i; 10 frames at 10 fps, then 10 at 2 fps.
+VFR_TIMES = np.r_[np.arange(10) * 0.1, 1.0 + np.arange(10) * 0.5]
+
+
+@pytest.mark.parametrize("name", ["vfr.mp4", "vfr.mkv"])
+def test_variable_frame_rate_time_is_the_container_timestamp(name):
+    path = DATA / name
+    (info,) = probe(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MediaWarning)  # a VFR file is not a short one
+        (batch,) = all_frames(path, batch_size=50)
+    np.testing.assert_array_equal(batch.source_frame, np.arange(20))
+    np.testing.assert_allclose(batch.time, VFR_TIMES, atol=1e-3)
+    # index / average fps is wrong after the rate change
+    assert np.abs(batch.source_frame / info.fps - VFR_TIMES).max() > 0.5
+    for k, img in zip(batch.source_frame, batch.images, strict=True):
+        assert abs(level(img) - (20 + 10 * k)) < TOL
+
+
+def test_variable_frame_rate_time_with_skip_frames_and_exclude():
+    path = DATA / "vfr.mkv"
+    kept = np.concatenate([b.time for b in all_frames(path, skip_frames=3, batch_size=4)])
+    np.testing.assert_allclose(kept, VFR_TIMES[::3], atol=1e-3)
+    done = [(str(path.resolve()), k) for k in (0, 1, 2, 9, 10, 15)]
+    (batch,) = all_frames(path, batch_size=50, exclude=done)
+    left = [k for k in range(20) if k not in (0, 1, 2, 9, 10, 15)]
+    np.testing.assert_array_equal(batch.source_frame, left)
+    np.testing.assert_allclose(batch.time, VFR_TIMES[left], atol=1e-3)
+
+
+# --------------------------------------------------------------------------- short videos
+
+
+def write_noisy_video(path: Path, n: int, fps: float = FPS) -> Path:
+    """An MJPG video of ``n`` noise frames, big enough that frames dominate the file."""
+    rng = np.random.default_rng(3)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 48))
+    for _ in range(n):
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def cut_in_half(path: Path, out: Path) -> Path:
+    data = path.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+    return out
+
+
+def test_truncated_video_warns_and_reports_frames_decoded(tmp_path):
+    full = write_noisy_video(tmp_path / "full.avi", 30)
+    half = cut_in_half(full, tmp_path / "half.avi")
+    (info,) = probe(half)
+    assert info.n_frames == 30  # what the header announces
+    report = ReadReport()
+    with pytest.warns(MediaWarning, match=r"half\.avi: decoded (\d+) of the 30 frames") as got:
+        frames = np.concatenate([b.source_frame for b in iter_frames(half, report=report)])
+    assert len(got) == 1
+    n = report.n_decoded[str(half.resolve())]
+    assert 5 < n < 30 and frames.tolist() == list(range(n))
+    assert f"decoded {n} of the 30" in str(got[0].message)
+
+    report = ReadReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MediaWarning)
+        assert len(all_frames(full, skip_frames=4, report=report)) == 8
+    assert report.n_decoded == {str(full.resolve()): 30}  # frames passed over count too
+
+
+# --------------------------------------------------------------------------- bad sources
+
+
+@pytest.fixture
+def mixed_folder(tmp_path) -> Path:
+    """a.png, d.png good; b.png with a good header and cut pixels; c.jpg plain garbage."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    imwrite_rgb(folder / "a.png", np.full((8, 8, 3), 50, np.uint8))
+    whole = imwrite_rgb(
+        tmp_path / "whole.png",
+        np.random.default_rng(4).integers(0, 255, (64, 64, 3), dtype=np.uint8),
+    )
+    cut_in_half(whole, folder / "b.png")
+    (folder / "c.jpg").write_bytes(np.random.default_rng(5).bytes(500))
+    imwrite_rgb(folder / "d.png", np.full((8, 8, 3), 200, np.uint8))
+    return folder
+
+
+def test_skip_bad_sources_and_report_them(mixed_folder):
+    with pytest.raises(MediaError, match=r"b\.png: cannot decode image"):
+        all_frames(mixed_folder)  # the default raises, as before
+    report = ReadReport()
+    batches = all_frames(mixed_folder, batch_size=3, on_error="skip", report=report)
+    assert [Path(s).name for b in batches for s in b.source] == ["a.png", "d.png"]
+    assert report.failed == {
+        str(mixed_folder / "b.png"): "cannot decode image",
+        str(mixed_folder / "c.jpg"): "cannot decode image",
+    }
+    # without a report, each skipped source is a warning
+    with pytest.warns(MediaWarning) as got:
+        assert len(all_frames(mixed_folder, on_error="skip")) == 2
+    assert [str(w.message) for w in got] == [
+        f"skipped {mixed_folder / name}: cannot decode image" for name in ("b.png", "c.jpg")
+    ]
+
+
+def test_probe_skips_sources_that_do_not_open(mixed_folder):
+    with pytest.raises(MediaError, match=r"c\.jpg"):
+        probe(mixed_folder)
+    report = ReadReport()
+    infos = probe(mixed_folder, on_error="skip", report=report)
+    assert [Path(i.path).name for i in infos] == ["a.png", "b.png", "d.png"]  # b's header is fine
+    assert list(report.failed) == [str(mixed_folder / "c.jpg")]
+    with pytest.raises(ValueError, match="on_error must be one of"):
+        probe(mixed_folder, on_error="ignore")
+
+
+def test_a_single_bad_source_raises_even_when_skipping(mixed_folder):
+    for single in (mixed_folder / "b.png", [mixed_folder / "c.jpg"]):
+        with pytest.raises(MediaError, match=r"cannot decode image"):
+            all_frames(single, on_error="skip", report=ReadReport())
+    with pytest.raises(MediaError, match=r"c\.jpg: cannot decode image"):
+        probe([mixed_folder / "c.jpg"], on_error="skip", report=ReadReport())
+    with pytest.raises(MediaError, match=r"float pixels"):
+        all_frames(np.full((2, 4, 4, 3), 2.0), on_error="skip")

@@ -16,9 +16,13 @@ Every frame comes out as an ``HxWx3`` RGB ``uint8`` array, whatever the input:
 
 Videos are decoded one frame at a time, so memory does not grow with the
 length of a video; each image is decoded once (:func:`probe` reads its size
-from the file header).
+from the file header). A video frame's time is its presentation timestamp in
+the container, so variable-frame-rate videos get true times. With
+``on_error="skip"``, a source that cannot be read is skipped and recorded in
+a :class:`ReadReport` instead of ending a run over many sources.
 
-The parts: :mod:`~featx.media.errors` (:class:`MediaError`),
+The parts: :mod:`~featx.media.errors` (:class:`MediaError`, :class:`MediaWarning`,
+:class:`ReadReport`),
 :mod:`~featx.media.arrays` (pixel conversion, arrays and tensors),
 :mod:`~featx.media.images` (image files), :mod:`~featx.media.video` (video
 files), :mod:`~featx.media.sources` (resolving inputs, :func:`probe`) and
@@ -35,7 +39,7 @@ Examples
 from __future__ import annotations
 
 from featx.media.arrays import ARRAY_SOURCE, TENSOR_SOURCE, to_rgb_uint8
-from featx.media.errors import MediaError
+from featx.media.errors import MediaError, MediaWarning, ReadReport
 from featx.media.frames import FrameBatch, iter_frames, read_frame
 from featx.media.images import IMAGE_EXTENSIONS
 from featx.media.sources import SourceInfo, probe
@@ -48,6 +52,8 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "FrameBatch",
     "MediaError",
+    "MediaWarning",
+    "ReadReport",
     "SourceInfo",
     "iter_frames",
     "probe",

@@ -20,7 +20,7 @@ from featx.media.arrays import (
     tensor_frame,
     to_rgb_uint8,
 )
-from featx.media.errors import media_error
+from featx.media.errors import ON_ERROR, MediaError, ReadReport, media_error, skip_source
 from featx.media.sources import Source, file_kind, resolve
 from featx.media.video import Frame
 
@@ -40,8 +40,9 @@ class FrameBatch:
     source_frame : numpy.ndarray
         ``int64`` index of each frame within its source.
     time : numpy.ndarray
-        ``float64`` seconds, ``source_frame / fps``; NaN for still images,
-        arrays and tensors.
+        ``float64`` seconds from the start of the video: each frame's presentation timestamp
+        in the container (right for variable frame rates too; ``source_frame / fps`` where the
+        backend gives none); NaN for still images, arrays and tensors.
 
     Examples
     --------
@@ -67,6 +68,8 @@ def iter_frames(
     skip_frames: int = 1,
     data_type: str | None = None,
     exclude: Collection[tuple[str, int]] = (),
+    on_error: str = "raise",
+    report: ReadReport | None = None,
 ) -> Iterator[FrameBatch]:
     """Yield the frames of ``inputs`` in batches of RGB ``uint8`` images.
 
@@ -78,7 +81,8 @@ def iter_frames(
 
     Arguments are checked and paths resolved when this is called (missing
     files and unknown suffixes raise at once); decoding errors are raised
-    when the iteration reaches the file.
+    when the iteration reaches the file, or, with ``on_error="skip"``, end
+    that source and the iteration goes on with the next one.
 
     Parameters
     ----------
@@ -101,6 +105,17 @@ def iter_frames(
         ``(source, source_frame)`` pairs not to yield, e.g. frames already
         processed by an interrupted run. Sources are compared as absolute
         paths (or ``"<array>"`` / ``"<tensor>"``).
+    on_error : {"raise", "skip"}
+        What a source that fails to decode does when ``inputs`` has several:
+        raise, or end (frames it gave before stay yielded), be recorded in
+        ``report.failed`` (a :class:`~featx.media.MediaWarning` when no
+        ``report`` is given), and the next source is read. A single source
+        always raises. Missing files and unknown suffixes raise either way.
+    report : ReadReport, optional
+        Filled as the iteration goes: skipped sources in ``failed`` (sources
+        already there are not read again), and each video read to its end in
+        ``n_decoded``. A video that ends short of the frame count its container
+        announces gives a :class:`~featx.media.MediaWarning` either way.
 
     Yields
     ------
@@ -112,7 +127,8 @@ def iter_frames(
         ``batch_size`` or ``skip_frames`` below 1, or a bad ``data_type``.
     MediaError
         A file is missing, unreadable, of unknown type, a folder holds no
-        media files, or a video has no frames.
+        media files, or a video has no frames (with ``on_error="skip"`` and
+        several sources, decoding errors are skipped instead).
 
     Examples
     --------
@@ -125,9 +141,12 @@ def iter_frames(
     """
     batch_size = validators.integer("batch_size", batch_size)
     skip_frames = validators.integer("skip_frames", skip_frames)
+    validators.choice("on_error", on_error, ON_ERROR)
     sources = resolve(inputs, data_type)
     excluded = {_exclude_key(s, f) for s, f in exclude}
-    return _batched(_frames(sources, skip_frames, excluded), batch_size)
+    if len(sources) == 1:
+        on_error = "raise"  # nothing else to keep
+    return _batched(_frames(sources, skip_frames, excluded, on_error, report), batch_size)
 
 
 def _exclude_key(source: Any, frame: Any) -> tuple[str, int]:
@@ -137,23 +156,42 @@ def _exclude_key(source: Any, frame: Any) -> tuple[str, int]:
     return source, int(frame)
 
 
-def _frames(sources: list[Source], skip: int, excluded: set[tuple[str, int]]) -> Iterator[Frame]:
+def _frames(
+    sources: list[Source],
+    skip: int,
+    excluded: set[tuple[str, int]],
+    on_error: str,
+    report: ReadReport | None,
+) -> Iterator[Frame]:
     for src in sources:
-        if src.kind == "image":
-            if (src.path, 0) not in excluded:
-                yield images.read_image(src.path), src.path, 0, math.nan
-        elif src.kind == "video":
-            yield from video.video_frames(src.path, skip, excluded)
-        elif src.kind == "array":
-            arr = array_batch(src.data)
-            for k in range(0, arr.shape[0], skip):
-                if (src.path, k) not in excluded:
-                    yield to_rgb_uint8(arr[k], f"{src.path}[{k}]"), src.path, k, math.nan
-        else:
-            t = tensor_batch(src.data)
-            for k in range(0, t.shape[0], skip):
-                if (src.path, k) not in excluded:
-                    yield tensor_frame(t, k), src.path, k, math.nan
+        if report is not None and src.path in report.failed:
+            continue
+        try:
+            yield from _source_frames(src, skip, excluded, report)
+        except MediaError as err:
+            if on_error == "raise":
+                raise
+            skip_source(err, src.path, report)
+
+
+def _source_frames(
+    src: Source, skip: int, excluded: set[tuple[str, int]], report: ReadReport | None
+) -> Iterator[Frame]:
+    if src.kind == "image":
+        if (src.path, 0) not in excluded:
+            yield images.read_image(src.path), src.path, 0, math.nan
+    elif src.kind == "video":
+        yield from video.video_frames(src.path, skip, excluded, report)
+    elif src.kind == "array":
+        arr = array_batch(src.data)
+        for k in range(0, arr.shape[0], skip):
+            if (src.path, k) not in excluded:
+                yield to_rgb_uint8(arr[k], f"{src.path}[{k}]"), src.path, k, math.nan
+    else:
+        t = tensor_batch(src.data)
+        for k in range(0, t.shape[0], skip):
+            if (src.path, k) not in excluded:
+                yield tensor_frame(t, k), src.path, k, math.nan
 
 
 def _batched(frames: Iterable[Frame], batch_size: int) -> Iterator[FrameBatch]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from featx import validators
 from featx.media.arrays import ARRAY_SOURCE, TENSOR_SOURCE, array_batch, is_tensor, tensor_batch
-from featx.media.errors import media_error
+from featx.media.errors import ON_ERROR, MediaError, ReadReport, media_error, skip_source
 from featx.media.images import IMAGE_EXTENSIONS, image_size
 from featx.media.video import VIDEO_EXTENSIONS, video_info
 
@@ -157,7 +157,13 @@ def resolve(inputs: Any, data_type: str | None) -> list[Source]:
     return sources
 
 
-def probe(inputs: Any, data_type: str | None = None) -> list[SourceInfo]:
+def probe(
+    inputs: Any,
+    data_type: str | None = None,
+    *,
+    on_error: str = "raise",
+    report: ReadReport | None = None,
+) -> list[SourceInfo]:
     """Describe each source of ``inputs`` without iterating over all of it.
 
     An image's size is read from its file header, without decoding its pixels (a file whose
@@ -170,11 +176,17 @@ def probe(inputs: Any, data_type: str | None = None) -> list[SourceInfo]:
         As for :func:`~featx.media.iter_frames`.
     data_type : {None, "image", "video", "array", "tensor"}
         Force how ``inputs`` is read; by default from the file suffix or type.
+    on_error : {"raise", "skip"}
+        What a source that cannot be read does when ``inputs`` has several: raise, or be left
+        out and recorded in ``report.failed`` (a :class:`~featx.media.MediaWarning` when no
+        ``report`` is given). A single source always raises.
+    report : ReadReport, optional
+        Where skipped sources are recorded.
 
     Returns
     -------
     list of SourceInfo
-        One per source, in input order.
+        One per source read, in input order.
 
     Raises
     ------
@@ -189,22 +201,28 @@ def probe(inputs: Any, data_type: str | None = None) -> list[SourceInfo]:
     >>> probe("clip.mp4")[0].fps  # doctest: +SKIP
     30.0
     """
+    validators.choice("on_error", on_error, ON_ERROR)
+    sources = resolve(inputs, data_type)
     infos = []
-    for src in resolve(inputs, data_type):
-        if src.kind == "image":
-            w, h = image_size(src.path)
-            infos.append(SourceInfo(src.path, "image", math.nan, w, h, 1))
-        elif src.kind == "video":
-            fps, w, h, n = video_info(src.path)
-            infos.append(SourceInfo(src.path, "video", fps, w, h, n))
-        elif src.kind == "array":
-            arr = array_batch(src.data)
-            infos.append(
-                SourceInfo(src.path, "array", math.nan, arr.shape[2], arr.shape[1], arr.shape[0])
-            )
-        else:
-            t = tensor_batch(src.data)
-            infos.append(
-                SourceInfo(src.path, "tensor", math.nan, t.shape[3], t.shape[2], t.shape[0])
-            )
+    for src in sources:
+        try:
+            infos.append(_probe_one(src))
+        except MediaError as err:
+            if on_error == "raise" or len(sources) == 1:
+                raise
+            skip_source(err, src.path, report)
     return infos
+
+
+def _probe_one(src: Source) -> SourceInfo:
+    if src.kind == "image":
+        w, h = image_size(src.path)
+        return SourceInfo(src.path, "image", math.nan, w, h, 1)
+    if src.kind == "video":
+        fps, w, h, n = video_info(src.path)
+        return SourceInfo(src.path, "video", fps, w, h, n)
+    if src.kind == "array":
+        arr = array_batch(src.data)
+        return SourceInfo(src.path, "array", math.nan, arr.shape[2], arr.shape[1], arr.shape[0])
+    t = tensor_batch(src.data)
+    return SourceInfo(src.path, "tensor", math.nan, t.shape[3], t.shape[2], t.shape[0])

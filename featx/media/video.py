@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from featx.media.arrays import bgr_to_rgb
-from featx.media.errors import MediaError, media_error
+from featx.media.errors import MediaError, MediaWarning, ReadReport, media_error
 
 __all__ = [
     "VIDEO_EXTENSIONS",
     "Frame",
+    "frame_time",
+    "is_short",
     "open_video",
     "read_video_frame",
     "video_fps",
@@ -98,10 +101,48 @@ def video_info(path: str) -> tuple[float, int, int, int]:
         cap.release()
 
 
-def video_frames(path: str, skip: int, excluded: set[tuple[str, int]]) -> Iterator[Frame]:
+def frame_time(cap: cv2.VideoCapture, k: int, fps: float) -> float:
+    """Seconds from the start of the video to frame ``k``, the one just read or grabbed.
+
+    The frame's presentation timestamp from the container (``CAP_PROP_POS_MSEC``), so a
+    variable-frame-rate video gets each frame's own time; ``k / fps`` where the backend reports
+    no timestamp (0 past the first frame).
+    """
+    ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+    if math.isfinite(ms) and (ms > 0 or k == 0):
+        return ms / 1000.0
+    return k / fps
+
+
+def is_short(n_decoded: int, last_time: float, n_announced: int, fps: float) -> bool:
+    """Whether a video that gave ``n_decoded`` frames, the last at ``last_time`` s, is cut short.
+
+    It is when fewer frames decoded than the container announces and, where the rate is known,
+    the last frame ends (its time plus one average frame) more than half a frame before the
+    announced length ``n_announced / fps``. The second test keeps a variable-rate Matroska or
+    WebM file, whose count is only estimated from its duration times its rate, from warning.
+
+    Examples
+    --------
+    >>> is_short(17, 1.6, 30, 10.0), is_short(20, 5.5, 56, 10.0), is_short(30, 2.9, 30, 10.0)
+    (True, False, False)
+    """
+    if not 0 < n_decoded < n_announced:
+        return False
+    if math.isnan(fps) or math.isnan(last_time):
+        return True
+    return n_announced - (last_time * fps + 1) > 0.5
+
+
+def video_frames(
+    path: str, skip: int, excluded: set[tuple[str, int]], report: ReadReport | None = None
+) -> Iterator[Frame]:
     """Frames ``0, skip, 2 * skip, ...`` of a video, minus the ``(path, k)`` pairs in ``excluded``.
 
-    Frames not kept are grabbed (advanced over) without being decoded to an image.
+    Frames not kept are grabbed (advanced over) without being decoded to an image. Each frame's
+    time is its timestamp in the container (:func:`frame_time`). Read to its end, the video's
+    frame count goes into ``report.n_decoded`` and, if it is short of what the container
+    announces (:func:`is_short`), a :class:`MediaWarning` names the file and both counts.
 
     Raises
     ------
@@ -111,7 +152,7 @@ def video_frames(path: str, skip: int, excluded: set[tuple[str, int]]) -> Iterat
     cap = open_video(path)
     try:
         fps = video_fps(cap)
-        k = 0
+        k, last_time = 0, math.nan
         while True:
             keep = k % skip == 0 and (path, k) not in excluded
             if keep:
@@ -121,11 +162,23 @@ def video_frames(path: str, skip: int, excluded: set[tuple[str, int]]) -> Iterat
                 ok = cap.grab()  # advance without decoding to an image
             if not ok:
                 break
+            last_time = frame_time(cap, k, fps)
             if keep:
-                yield bgr_to_rgb(frame, path), path, k, k / fps
+                yield bgr_to_rgb(frame, path), path, k, last_time
             k += 1
         if k == 0:
             raise _no_frames(path, cap)
+        if report is not None:
+            report.n_decoded[path] = k
+        announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if is_short(k, last_time, announced, fps):
+            warnings.warn(
+                MediaWarning(
+                    f"{path}: decoded {k} of the {announced} frames the container announces "
+                    "(the file may be truncated or damaged)"
+                ),
+                stacklevel=2,
+            )
     finally:
         cap.release()
 
