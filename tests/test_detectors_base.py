@@ -1,14 +1,16 @@
 """The shared detection loop, driven by a stand-in face model that finds bright squares."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from featx import MediaError, io, schema
-from featx.detectors.base import BaseDetector, resolve_device
+from featx.detectors.base import BaseDetector, IdentityDetector, resolve_device
 from featx.detectors.runstore import RunStore
+from featx.media import MediaWarning
 
 SCORE = 0.9  # every square's face score
 
@@ -194,3 +196,140 @@ def test_a_resumable_run_validates_the_dataset_once(tmp_path, video, monkeypatch
     calls.clear()
     SquareDetector().detect(video, batch_size=3, progress=False)
     assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------- bad sources
+
+
+def square_image(x: int) -> np.ndarray:
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[10:20, x : x + 10] = 255
+    return img
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """a.png, d.png: one square each; b.png: header fine, pixels cut off; c.jpg: garbage."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), square_image(5))
+    cv2.imwrite(str(folder / "d.png"), square_image(20))
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    data = cv2.imencode(".png", noise)[1].tobytes()
+    (folder / "b.png").write_bytes(data[: len(data) // 2])
+    (folder / "c.jpg").write_bytes(np.random.default_rng(1).bytes(500))
+    return folder
+
+
+BAD = {"b.png": "cannot decode image", "c.jpg": "cannot decode image"}
+
+
+def failed_names(ds) -> dict:
+    return {Path(p).name: why for p, why in json.loads(ds.attrs["failed_sources"]).items()}
+
+
+def test_bad_files_among_good_ones_are_skipped_and_recorded(photos):
+    with pytest.warns(MediaWarning, match="2 of 4 sources were skipped") as got:
+        ds = SquareDetector().detect(photos, batch_size=2, progress=False)
+    (warning,) = got
+    assert f"{photos / 'b.png'}: cannot decode image" in str(warning.message)
+    assert f"{photos / 'c.jpg'}: cannot decode image" in str(warning.message)
+    schema.validate(ds)
+    assert [Path(s).name for s in ds["source"].values] == ["a.png", "d.png"]
+    np.testing.assert_allclose(ds["face_rect"].isel(face=0), [[5, 10, 10, 10], [20, 10, 10, 10]])
+    assert failed_names(ds) == BAD
+    good = SquareDetector().detect([photos / "a.png", photos / "d.png"], progress=False)
+    assert json.loads(good.attrs["failed_sources"]) == {}
+    np.testing.assert_array_equal(good["face_rect"].values, ds["face_rect"].values)
+
+
+def test_on_error_raise_fails_fast(photos):
+    # c.jpg does not even parse: it stops the run before any frame
+    with pytest.raises(MediaError, match=r"c\.jpg: cannot decode image"):
+        SquareDetector().detect(photos, on_error="raise", progress=False)
+    # b.png's header parses: it stops the run when its pixels are decoded
+    det = SquareDetector()
+    with pytest.raises(MediaError, match=r"b\.png: cannot decode image"):
+        det.detect([photos / "a.png", photos / "b.png"], on_error="raise", progress=False)
+    assert det.frames_seen == 1
+    with pytest.raises(ValueError, match="on_error must be one of 'skip', 'raise'"):
+        SquareDetector().detect(photos, on_error="ignore", progress=False)
+
+
+def test_a_single_bad_source_raises(photos):
+    for single in (photos / "b.png", photos / "c.jpg", [photos / "b.png"]):
+        with pytest.raises(MediaError, match="cannot decode image"):
+            SquareDetector().detect(single, progress=False)
+
+
+def test_every_source_failing_raises_naming_them(photos):
+    with pytest.raises(MediaError, match="every source failed") as info:
+        SquareDetector().detect([photos / "b.png", photos / "c.jpg"], progress=False)
+    assert f"{photos / 'b.png'}: cannot decode image" in str(info.value)
+    assert f"{photos / 'c.jpg'}: cannot decode image" in str(info.value)
+
+
+def test_failures_reach_the_output_file_and_a_rerun_retries_them(tmp_path, photos):
+    out = tmp_path / "run.nc"
+    with pytest.warns(MediaWarning):
+        SquareDetector().detect(photos, output=out, progress=False)
+    assert failed_names(io.open_dataset(out)) == BAD
+    cv2.imwrite(str(photos / "b.png"), square_image(12))  # b.png is fixed, c.jpg is not
+    again = SquareDetector()
+    with pytest.warns(MediaWarning, match="1 of 4 sources were skipped"):
+        ds = again.detect(photos, output=out, progress=False)
+    assert again.frames_seen == 1  # only b.png: a and d are on disk
+    on_disk = io.open_dataset(out)
+    assert failed_names(on_disk) == {"c.jpg": "cannot decode image"}
+    assert [Path(s).name for s in on_disk["source"].values] == ["a.png", "d.png", "b.png"]
+    np.testing.assert_array_equal(on_disk["face_rect"].values, ds["face_rect"].values)
+
+
+def test_identity_detectors_take_on_error(photos):
+    class IdentitySquares(IdentityDetector, SquareDetector):
+        pass
+
+    with pytest.raises(MediaError, match=r"c\.jpg"):
+        IdentitySquares().detect(photos, on_error="raise", progress=False)
+    with pytest.warns(MediaWarning):
+        ds = IdentitySquares().detect(photos, face_identity_threshold=0.5, progress=False)
+    assert failed_names(ds) == BAD
+
+
+# --------------------------------------------------------------------------- videos
+
+
+def test_short_video_is_recorded_and_warned_about(tmp_path, video):
+    rng = np.random.default_rng(2)
+    full = tmp_path / "noisy.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for _ in range(30):
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    data = full.read_bytes()
+    half = tmp_path / "half.avi"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.warns(MediaWarning, match=r"half\.avi: decoded \d+ of the 30 frames"):
+        ds = SquareDetector().detect([half, video], batch_size=4, progress=False)
+    src = json.loads(ds.attrs["sources"])
+    n = int((ds["source"] == str(half)).sum())
+    assert src[str(half)]["n_frames"] == 30 and src[str(half)]["n_frames_decoded"] == n < 30
+    assert src[str(video)]["n_frames"] == src[str(video)]["n_frames_decoded"] == 12
+    assert json.loads(ds.attrs["failed_sources"]) == {}
+
+
+VFR = Path(__file__).parent / "data" / "vfr.mkv"  # tests/data/make_vfr.sh
+VFR_TIMES = np.r_[np.arange(10) * 0.1, 1.0 + np.arange(10) * 0.5]
+
+
+def test_time_is_the_frame_timestamp_through_an_interrupted_and_resumed_run(tmp_path):
+    out = tmp_path / "vfr.nc"
+    with pytest.raises(KeyboardInterrupt):
+        SquareDetector(fail_after=2).detect(
+            VFR, batch_size=3, skip_frames=2, output=out, progress=False
+        )
+    ds = SquareDetector().detect(VFR, batch_size=3, skip_frames=2, output=out, progress=False)
+    assert ds["source_frame"].values.tolist() == list(range(0, 20, 2))
+    np.testing.assert_allclose(ds["time"].values, VFR_TIMES[::2], atol=1e-3)
+    np.testing.assert_allclose(io.open_dataset(out)["time"].values, VFR_TIMES[::2], atol=1e-3)
+    assert json.loads(ds.attrs["sources"])[str(VFR)]["n_frames_decoded"] == 20

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -207,11 +208,16 @@ class BaseDetector:
 
         return assign_identities(ds, threshold=self.face_identity_threshold, validate=False)
 
-    def provenance(self, sources: Sequence[media.SourceInfo]) -> dict[str, Any]:
+    def provenance(
+        self, sources: Sequence[media.SourceInfo], report: media.ReadReport | None = None
+    ) -> dict[str, Any]:
         """Dataset attrs describing this run: featx version, detector, models, licences,
-        creation time and each source's kind, fps and size."""
+        creation time, each source's kind, fps, size and announced frame count (and, for a
+        video read to its end, ``n_frames_decoded``), and ``failed_sources`` (JSON, source ->
+        reason; ``{}`` when none failed), from ``report``."""
         from featx._version import __version__
 
+        report = report or media.ReadReport()
         licenses = {
             info["name"]: {
                 "license": info.get("license"),
@@ -219,24 +225,25 @@ class BaseDetector:
             }
             for info in self.models.values()
         }
+        described = {}
+        for s in sources:
+            described[s.path] = {
+                "kind": s.kind,
+                "fps": None if math.isnan(s.fps) else s.fps,
+                "width": s.width,
+                "height": s.height,
+                "n_frames": s.n_frames,
+            }
+            if s.path in report.n_decoded:
+                described[s.path]["n_frames_decoded"] = report.n_decoded[s.path]
         return {
             "featx_version": __version__,
             "detector": self.name,
             "models": json.dumps(self.models),
             "licenses": json.dumps(licenses),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "sources": json.dumps(
-                {
-                    s.path: {
-                        "kind": s.kind,
-                        "fps": None if math.isnan(s.fps) else s.fps,
-                        "width": s.width,
-                        "height": s.height,
-                        "n_frames": s.n_frames,
-                    }
-                    for s in sources
-                }
-            ),
+            "sources": json.dumps(described),
+            "failed_sources": json.dumps(report.failed),
         }
 
     def detect(
@@ -249,6 +256,7 @@ class BaseDetector:
         output: str | Path | None = None,
         progress: bool = True,
         face_detection_threshold: float | None = None,
+        on_error: str = "skip",
     ) -> xr.Dataset:
         """Run the detector over images, videos or arrays and return one Dataset.
 
@@ -271,14 +279,26 @@ class BaseDetector:
             Show a progress bar.
         face_detection_threshold
             Smallest face score for this call only (0..1); None: the detector's own.
+        on_error
+            ``"skip"``: with several sources, one that cannot be read is skipped, recorded in
+            ``ds.attrs["failed_sources"]`` (JSON, source -> reason) and named in one
+            :class:`featx.media.MediaWarning` at the end; the other sources' results are
+            kept. ``"raise"``: the first bad source raises. A single source always raises.
 
         Returns
         -------
         xarray.Dataset
             Valid under :func:`featx.schema.validate`, with provenance attrs.
+
+        Raises
+        ------
+        MediaError
+            A single source cannot be read, every source fails, or under
+            ``on_error="raise"`` any source fails.
         """
+        validators.choice("on_error", on_error, ("skip", "raise"))
         run = self.with_options(face_detection_threshold=face_detection_threshold)
-        return run._run(inputs, data_type, batch_size, skip_frames, output, progress)
+        return run._run(inputs, data_type, batch_size, skip_frames, output, progress, on_error)
 
     def _run(
         self,
@@ -288,6 +308,7 @@ class BaseDetector:
         skip_frames: int,
         output: str | Path | None,
         progress: bool,
+        on_error: str = "raise",
     ) -> xr.Dataset:
         """:meth:`detect` with this detector's options as they are."""
         from tqdm.auto import tqdm
@@ -295,7 +316,8 @@ class BaseDetector:
         from featx.tracking import BoxTracker
 
         batch_size = self.default_batch_size if batch_size is None else batch_size
-        sources = media.probe(inputs, data_type=data_type)
+        report = media.ReadReport()
+        sources = media.probe(inputs, data_type=data_type, on_error=on_error, report=report)
         store = RunStore(output) if output is not None else None
         done, frame_start = store.done() if store else (set(), 0)
         total = sum(
@@ -314,6 +336,8 @@ class BaseDetector:
                 skip_frames=skip_frames,
                 data_type=data_type,
                 exclude=done,
+                on_error=on_error,
+                report=report,
             ):
                 results = self.process_frames(batch)
                 if tracker is not None:
@@ -333,7 +357,10 @@ class BaseDetector:
                 else:
                     parts.append(ds)
                 bar.update(len(batch))
-        attrs = self.provenance(sources)
+        failed = "; ".join(f"{path}: {why}" for path, why in report.failed.items())
+        if failed and all(s.path in report.failed for s in sources):
+            raise media.MediaError(f"every source failed: {failed}")
+        attrs = self.provenance(sources, report)
         if store:
             ds = store.finish(attrs, self.finalize)
         elif parts:
@@ -345,6 +372,12 @@ class BaseDetector:
             ds = None
         if ds is None:
             raise media.MediaError(f"{inputs!r}: no frames to process")
+        if failed:
+            n = len({s.path for s in sources} | report.failed.keys())
+            warnings.warn(
+                media.MediaWarning(f"{len(report.failed)} of {n} sources were skipped: {failed}"),
+                stacklevel=3,
+            )
         return ds
 
 
