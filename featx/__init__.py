@@ -37,10 +37,12 @@ _LAZY = {
     "read_affectiva": "featx.io",
     "ReaderError": "featx.io",
     "AnalysisError": "featx.analysis",
+    "detect_many": "featx.study",
+    "open_study": "featx.study",
 }
 _SUBMODULES = (
     "schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor", "plot", "analysis",
-    "widgets",
+    "widgets", "study",
 )  # fmt: skip
 
 __all__ = ["SchemaError", "__version__", *_LAZY, *_SUBMODULES]
