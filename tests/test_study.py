@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -21,18 +24,25 @@ class Squares(BaseDetector):
     built = 0  # detectors built, over all instances (the workers run in this process)
     frames = 0  # frames analysed, over all instances
 
-    def __init__(self, level: int = 200, device: str = "cpu") -> None:
+    def __init__(self, level: int = 200, die_at: str = "", device: str = "cpu") -> None:
         super().__init__(device=device)
         Squares.built += 1
         self.level = level
+        self.die_at = die_at  # "<frames>:<marker file>": SIGKILL its process once, there
         self.labels = {"au": ["AU12"]}
         self.var_attrs = {"aus": {"kind": "score"}}
 
     def config(self) -> dict:
-        return {"detector": f"{__name__}.Squares", "options": {"level": self.level}}
+        options = {"level": self.level, "die_at": self.die_at}
+        return {"detector": f"{__name__}.Squares", "options": options}
 
     def process_batch(self, images):
         Squares.frames += len(images)
+        if self.die_at:
+            frames, marker = self.die_at.split(":", 1)
+            if Squares.frames > int(frames) and not os.path.exists(marker):
+                open(marker, "w").close()
+                os.kill(os.getpid(), signal.SIGKILL)
         results = []
         for img in images:
             bright = (img[..., 0] > self.level).astype("u1")
@@ -160,3 +170,84 @@ def test_errors_before_any_work(tmp_path, client):
         featx.detect_many(tmp_path, Squares(), tmp_path / "s", output="x.nc")
     with pytest.raises(study.StudyError, match="no finished video"):
         featx.open_study(tmp_path)
+
+
+@pytest.fixture
+def opened(videos, tmp_path, client):
+    featx.detect_many(videos, Squares(), tmp_path / "study", client=client, progress=False)
+    lazy = featx.open_study(tmp_path / "study")
+    return lazy, lazy.compute()  # load() would load the lazy one in place
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        lambda ds: ds.feat.smooth(window=3, variables="aus"),
+        lambda ds: ds.feat.smooth("butter", cutoff=2.0, order=2, variables="aus"),
+        lambda ds: ds.feat.baseline(variables="aus"),
+        lambda ds: ds.feat.clean(variables="aus"),
+    ],
+    ids=["smooth", "butter", "baseline", "clean"],
+)
+def test_per_source_steps_stay_lazy_and_equal_the_in_memory_path(opened, step):
+    lazy, eager = opened
+    out = step(lazy)
+    assert out["aus"].chunks is not None  # nothing computed yet
+    np.testing.assert_allclose(out["aus"].values, step(eager)["aus"].values, atol=1e-10)
+
+
+def test_summaries_and_regression_on_a_lazy_study_equal_the_in_memory_path(opened):
+    lazy, eager = opened
+    np.testing.assert_allclose(
+        lazy.feat.summary("aus")["mean"].values, eager.feat.summary("aus")["mean"].values
+    )
+    design = pd.DataFrame({"x": np.linspace(0, 1, lazy.sizes["frame"])})
+    a, b = lazy.feat.regress(design, "aus"), eager.feat.regress(design, "aus")
+    np.testing.assert_allclose(a["beta"].values, b["beta"].values, atol=1e-10, equal_nan=True)
+
+
+def test_two_level_regression_across_videos_equals_per_video_fits_and_a_t_test(opened):
+    from scipy import stats
+
+    lazy, eager = opened
+    x = np.sin(np.arange(lazy.sizes["frame"]) / 3.0)
+    fit = lazy.feat.regress_two_level(np.column_stack([x]), "aus", by="source")
+    assert fit["group_beta"].dims == ("source", "face", "regressor", "au")
+    per_video = []
+    for source in dict.fromkeys(eager["source"].values.tolist()):
+        rows = np.flatnonzero(eager["source"].values == source)
+        one = eager.isel(frame=rows)
+        design = pd.DataFrame({"x0": x[rows], "intercept": 1.0})
+        per_video.append(one.feat.regress(design, "aus", intercept=False)["beta"].values)
+    per_video = np.stack(per_video)
+    np.testing.assert_allclose(fit["group_beta"].values, per_video, atol=1e-10)
+    t = stats.ttest_1samp(per_video, 0.0, axis=0).statistic
+    np.testing.assert_allclose(fit["t"].values, t, atol=1e-10)
+    assert fit.attrs["model"] == "two-level" and fit.attrs["by"] == "source"
+
+
+def test_a_worker_killed_mid_video_is_replaced_and_the_store_holds_every_frame_once(
+    videos, tmp_path
+):
+    from distributed import Client, LocalCluster
+
+    (videos / "p3.avi").unlink()
+    write_video(videos / "long.avi", 30, start=4)
+    marker = tmp_path / "killed"
+    det = Squares(die_at=f"10:{marker}")  # the worker dies in its 6th batch of 2 frames
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as c:
+        with Client(c) as client:
+            manifest = featx.detect_many(
+                videos, det, tmp_path / "study", client=client, progress=False, batch_size=2
+            )
+    assert marker.exists()  # a worker process was killed
+    assert manifest["status"].tolist() == ["done"] * 3
+    ds = featx.open_study(tmp_path / "study").compute()
+    for name, n in (("long.avi", 30), ("p1.avi", 12), ("p2.avi", 8)):  # each frame once
+        frames = ds["source_frame"].values[ds["source"].values == str(videos / name)]
+        assert sorted(frames.tolist()) == list(range(n)), name
+    long = ds.where(ds["source"] == str(videos / "long.avi"), drop=True)
+    alone = Squares().detect(videos / "long.avi", progress=False)
+    np.testing.assert_array_equal(long["face_rect"].values, alone["face_rect"].values)
