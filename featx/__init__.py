@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 from featx import accessor as _accessor  # noqa: F401  (registers ds.feat)
-from featx._version import __version__
+from featx._version import __version__, show_versions
 from featx.schema import SchemaError
 
 #: Public names and the module that defines each; imported on first access.
@@ -45,7 +45,7 @@ _SUBMODULES = (
     "widgets", "study",
 )  # fmt: skip
 
-__all__ = ["SchemaError", "__version__", *_LAZY, *_SUBMODULES]
+__all__ = ["SchemaError", "__version__", "show_versions", *_LAZY, *_SUBMODULES]
 
 
 def __getattr__(name: str):

@@ -53,3 +53,22 @@ def test_version_and_cli_entry_point():
     ).stdout
     assert out.strip() == f"featx {featx.__version__}"
     assert cli.build_parser().prog == "featx"
+
+
+def test_show_versions_lists_what_a_bug_report_needs(capsys):
+    import featx
+
+    featx.show_versions()
+    out = capsys.readouterr().out
+    lines = dict(line.rsplit("  ", 1) for line in out.splitlines())
+    lines = {k.strip(): v for k, v in lines.items()}
+    assert lines["featx"].strip() == featx.__version__
+    import numpy
+    import torch
+
+    assert lines["numpy"].strip() == numpy.__version__
+    assert torch.__version__.startswith(lines["torch"].strip())
+    assert lines["torch threads"].strip() == str(torch.get_num_threads())
+    for key in ("python", "cuda", "xarray", "dask", "FEATX_MODEL_DIR", "HF_HUB_OFFLINE"):
+        assert key in lines, key
+    assert "model cache (HF_HOME)" in out
