@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 from featx import accessor as _accessor  # noqa: F401  (registers ds.feat)
-from featx._version import __version__
+from featx._version import __version__, show_versions
 from featx.schema import SchemaError
 
 #: Public names and the module that defines each; imported on first access.
@@ -38,13 +38,15 @@ _LAZY = {
     "read_affectiva": "featx.io",
     "ReaderError": "featx.io",
     "AnalysisError": "featx.analysis",
+    "detect_many": "featx.study",
+    "open_study": "featx.study",
 }
 _SUBMODULES = (
     "schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor", "plot", "analysis",
-    "widgets",
+    "widgets", "study",
 )  # fmt: skip
 
-__all__ = ["SchemaError", "__version__", *_LAZY, *_SUBMODULES]
+__all__ = ["SchemaError", "__version__", "show_versions", *_LAZY, *_SUBMODULES]
 
 
 def __getattr__(name: str):

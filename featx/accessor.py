@@ -127,6 +127,7 @@ class FeatAccessor:
     design_matrix = PassThrough("featx.analysis")
     regress = PassThrough("featx.analysis")
     regress_mixed = PassThrough("featx.analysis")
+    regress_two_level = PassThrough("featx.analysis")
     ttest_1samp = PassThrough("featx.analysis")
     ttest_ind = PassThrough("featx.analysis")
     isc = PassThrough("featx.analysis")

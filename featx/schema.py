@@ -263,6 +263,15 @@ def _pad_faces(ds: xr.Dataset, n_faces: int) -> xr.Dataset:
     return ds.reindex(face=np.arange(n_faces, dtype=np.int64), fill_value=fill)
 
 
+def _full_like(data, shape: tuple[int, ...], fill) -> np.ndarray:
+    """An array of ``shape`` filled with ``fill``: lazy (dask) when ``data`` is, else NumPy."""
+    if isinstance(data, np.ndarray):
+        return np.full(shape, fill, dtype=data.dtype)
+    import dask.array as da
+
+    return da.full(shape, fill, dtype=data.dtype)
+
+
 def merge_sources(*attrs: Mapping) -> str:
     """Merge the JSON ``sources`` attrs of several Datasets into one JSON string."""
     merged: dict = {}
@@ -303,7 +312,7 @@ def concat(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
             if name not in ds:
                 shape = (ds.sizes["frame"], n_faces, *var.shape[2:])
                 fill = INTEGER_FILL.get(name, np.nan)
-                ds[name] = (var.dims, np.full(shape, fill, dtype=var.dtype), var.attrs)
+                ds[name] = (var.dims, _full_like(var.data, shape, fill), var.attrs)
         padded.append(ds)
     out = xr.concat(
         padded,

@@ -26,6 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 OPTIONAL = {
     "zarr": ("pip install 'featx[scale]'", "FEATX_REQUIRE_EXTRAS"),
     "dask": ("pip install 'featx[scale]'", "FEATX_REQUIRE_EXTRAS"),
+    "distributed": ("pip install 'featx[scale]'", "FEATX_REQUIRE_EXTRAS"),
     "tflite": ("pip install 'featx[convert]'", "FEATX_REQUIRE_EXTRAS"),
     "h5py": ("pip install 'featx[convert]'", "FEATX_REQUIRE_EXTRAS"),
     "ipywidgets": ("pip install 'featx[widgets]'", "FEATX_REQUIRE_EXTRAS"),

@@ -76,6 +76,7 @@ CASES = {
     "design_matrix": ("session", (EVENTS,), {}),
     "regress": ("one_face", (lambda d: d["design"], "aus"), {}),
     "regress_mixed": ("one_face", (lambda d: d["design"], "aus"), {"groups": "subject"}),
+    "regress_two_level": ("one_face", (lambda d: d["design"], "aus"), {"by": "subject"}),
     "ttest_1samp": ("session", ("aus",), {"popmean": 0.3}),
     "ttest_ind": ("session", ("aus",), {"groups": "condition"}),
     "isc": ("session", ("aus",), {}),

@@ -33,10 +33,14 @@ def test_environment_yml_lists_the_pyproject_packages():
 
 
 def test_import_is_lazy():
-    """``import featx`` loads neither torch nor the hub (its time: benchmarks/bench_import.py)."""
-    code = "import sys, featx; print('torch' in sys.modules, 'featx.hub' in sys.modules)"
+    """``import featx`` loads neither torch, the hub nor the scale extra (dask, distributed,
+    zarr), not even through ``featx.detect_many`` being listed (its time:
+    benchmarks/bench_import.py)."""
+    names = ["torch", "featx.hub", "dask", "distributed", "zarr", "featx.study"]
+    listed = "'detect_many' in dir(featx)"
+    code = f"import sys, featx; {listed}; print(*[m in sys.modules for m in {names}])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]  # torch and the model hub load on first use
+    assert out.stdout.split() == ["False"] * len(names)  # each loads on first use
 
 
 def test_version_and_cli_entry_point():
@@ -49,3 +53,22 @@ def test_version_and_cli_entry_point():
     ).stdout
     assert out.strip() == f"featx {featx.__version__}"
     assert cli.build_parser().prog == "featx"
+
+
+def test_show_versions_lists_what_a_bug_report_needs(capsys):
+    import featx
+
+    featx.show_versions()
+    out = capsys.readouterr().out
+    lines = dict(line.rsplit("  ", 1) for line in out.splitlines())
+    lines = {k.strip(): v for k, v in lines.items()}
+    assert lines["featx"].strip() == featx.__version__
+    import numpy
+    import torch
+
+    assert lines["numpy"].strip() == numpy.__version__
+    assert torch.__version__.startswith(lines["torch"].strip())
+    assert lines["torch threads"].strip() == str(torch.get_num_threads())
+    for key in ("python", "cuda", "xarray", "dask", "FEATX_MODEL_DIR", "HF_HUB_OFFLINE"):
+        assert key in lines, key
+    assert "model cache (HF_HOME)" in out

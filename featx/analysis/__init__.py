@@ -7,7 +7,8 @@ computation. Each function is also available as ``ds.feat.<name>(...)``.
 - Time series (per source, along ``time``, or the frame index without time): :func:`smooth`,
   :func:`resample`, :func:`baseline`, :func:`clean`.
 - Events (BIDS-style tables): :func:`check_events`, :func:`epochs`, :func:`design_matrix`.
-- Regression (``regression``): :func:`regress`, :func:`regress_mixed`.
+- Regression (``regression``): :func:`regress`, :func:`regress_mixed`,
+  :func:`regress_two_level`.
 - t-tests (``ttests``): :func:`ttest_1samp`, :func:`ttest_ind`.
 - Multivariate (``multivariate``): :func:`isc`, :func:`distance`, :func:`decompose`.
 - Descriptive (``descriptive``): :func:`summary`, :func:`occurrence`.
@@ -29,7 +30,7 @@ from featx.analysis.descriptive import occurrence, summary
 from featx.analysis.events import EventsError, check_events, design_matrix, epochs
 from featx.analysis.multivariate import decompose, distance, isc
 from featx.analysis.quality import box_jumps, quality, quality_report
-from featx.analysis.regression import regress, regress_mixed
+from featx.analysis.regression import regress, regress_mixed, regress_two_level
 from featx.analysis.timeseries import annotate, baseline, clean, resample, smooth
 from featx.analysis.ttests import ttest_1samp, ttest_ind
 from featx.analysis.wavelets import boft, morlet, multi_wavelet, signed_areas, wavelet
@@ -57,6 +58,7 @@ __all__ = [
     "quality_report",
     "regress",
     "regress_mixed",
+    "regress_two_level",
     "resample",
     "signed_areas",
     "smooth",

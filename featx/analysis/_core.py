@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -276,19 +277,48 @@ def map_series(
 
     ``block`` is float64 with one column per face slot × label, rows in axis order; ``func``
     returns an array of the same shape. The result replaces the variable (as ``dtype``); every
-    other variable, coordinate and attr is kept. The input is not modified.
+    other variable, coordinate and attr is kept. The input is not modified. A variable held as
+    a dask array (a study opened with :func:`featx.open_study`) stays lazy: one task per
+    source, so computing it holds one source's series in memory at a time.
     """
     out = ds.copy()
     groups = sources(ds)
     for name in names:
         var = ds[name].transpose("frame", ...)
-        values = var.values.astype(np.float64)
-        result = np.full(values.shape, np.nan, dtype=dtype)
-        for src in groups:
-            block = values[src.index].reshape(len(src.index), -1)
-            result[src.index] = np.asarray(func(block, src)).reshape(values[src.index].shape)
+        if isinstance(var.data, np.ndarray):
+            values = var.values
+            result = np.full(values.shape, np.nan, dtype=dtype)
+            for src in groups:
+                result[src.index] = _per_source(values[src.index], src, func, dtype)
+        else:
+            result = _lazy_per_source(var.data, groups, func, dtype)
         out[name] = var.copy(data=result).transpose(*ds[name].dims)
     return out
+
+
+def _per_source(values: np.ndarray, src: Source, func: Callable, dtype: type) -> np.ndarray:
+    """``func`` on one source's rows, flattened to (frames, series) and back."""
+    block = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    return np.asarray(func(block, src)).reshape(values.shape).astype(dtype)
+
+
+def _lazy_per_source(data: Any, groups: Sequence[Source], func: Callable, dtype: type) -> Any:
+    """:func:`_per_source` as one dask task per source, reassembled in frame order."""
+    import dask
+    import dask.array as da
+
+    pieces = [
+        da.from_delayed(
+            dask.delayed(_per_source)(data[src.index], src, func, dtype),
+            shape=(len(src.index), *data.shape[1:]),
+            dtype=dtype,
+        )
+        for src in groups
+    ]
+    order = np.concatenate([src.index for src in groups])
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order))
+    return da.concatenate(pieces, axis=0)[inverse]
 
 
 def nearest(axis: np.ndarray, target: np.ndarray) -> np.ndarray:

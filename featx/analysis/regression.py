@@ -405,3 +405,84 @@ def regress_mixed(
     da = as_array(ds, variable)
     out = _fit_each(da, X, names, fit, ("beta", "se", "z", "p"), ("group_var",))
     return out.assign_attrs(_provenance(ds, variable, "mixedlm"), groups=groups)
+
+
+def regress_two_level(
+    ds: xr.Dataset,
+    design: pd.DataFrame | np.ndarray | str | PathLike,
+    variable: str = "aus",
+    *,
+    by: str = "source",
+    intercept: bool = True,
+) -> xr.Dataset:
+    """Summary-statistics regression across subjects: betas per ``by`` group, then a t-test.
+
+    Level 1 is :func:`regress` on each group's frames alone (each video, or each subject when
+    ``by="subject"``); level 2 a one-sample t-test of those betas against 0 across groups
+    (groups whose beta is NaN are left out). The random-effects alternative pooling every
+    frame is :func:`regress_mixed`. On a study opened lazily, one group's series is in memory
+    at a time.
+
+    Parameters
+    ----------
+    ds, design, variable, intercept
+        As for :func:`regress`; the design is matched to all frames of ``ds`` first.
+    by
+        A coordinate along ``frame`` naming each frame's group.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``group_beta`` over (``by``, ``face``, ``regressor``, label), and ``mean``, ``se``,
+        ``t``, ``p`` (two-sided) and ``n`` (groups) over (``face``, ``regressor``, label).
+        ``attrs`` as for :func:`regress` (``model`` is ``"two-level"``), plus ``by``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from featx import schema
+    >>> x = np.tile(np.arange(5.0), 3)
+    >>> v = np.repeat([0.1, 0.2, 0.3], 5) * x
+    >>> ds = schema.from_frames([{"valence": np.array([a])} for a in v],
+    ...                         np.repeat(list("abc"), 5), np.tile(range(5), 3), x / 10)
+    >>> fit = regress_two_level(ds, np.column_stack([x]), "valence")
+    >>> fit["group_beta"].sel(face=0, regressor="x0").values.round(2).tolist()
+    [0.1, 0.2, 0.3]
+    >>> round(float(fit["mean"].sel(face=0, regressor="x0")), 2)
+    0.2
+    """
+    check_dataset(ds)
+    if by not in ds.coords or ds[by].dims != ("frame",):
+        raise AnalysisError(
+            f"by={by!r} must be a coordinate along 'frame'; the Dataset has "
+            f"{[c for c in ds.coords if ds[c].dims == ('frame',)]}"
+        )
+    X, names = _design(ds, design, intercept)
+    labels = ds[by].values
+    groups = list(dict.fromkeys(labels.tolist()))
+    if len(groups) < 2:
+        raise AnalysisError(f"a two-level regression needs at least two {by!r} groups")
+    fits = []
+    for group in groups:
+        rows = np.flatnonzero(labels == group)
+        level1 = pd.DataFrame(X[rows], columns=names)
+        fits.append(regress(ds.isel(frame=rows), level1, variable, intercept=False)["beta"])
+    beta = xr.concat(fits, dim=pd.Index(groups, name=by))
+    values = beta.values
+    n = np.isfinite(values).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res = sps.ttest_1samp(values, 0.0, axis=0, nan_policy="omit")
+        mean = np.nanmean(values, axis=0)
+        se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
+    like = beta.isel({by: 0}, drop=True)
+    out = xr.Dataset(
+        {
+            "group_beta": beta,
+            "mean": like.copy(data=mean),
+            "se": like.copy(data=se),
+            "t": like.copy(data=np.asarray(res.statistic)),
+            "p": like.copy(data=np.asarray(res.pvalue)),
+            "n": like.copy(data=n),
+        }
+    )
+    return out.assign_attrs(_provenance(ds, variable, "two-level"), by=by)

@@ -225,7 +225,9 @@ def _as_str_labels(values: np.ndarray) -> np.ndarray:
     return np.array(flat, dtype=object).reshape(values.shape)
 
 
-def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> xr.Dataset:
+def open_dataset(
+    path: str | os.PathLike, *, validate: bool = True, lazy: bool = False
+) -> xr.Dataset:
     """Read a Dataset written by :func:`save` into memory and close the file.
 
     Parameters
@@ -235,13 +237,17 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> xr.Datase
     validate
         Check the Dataset read (:func:`featx.schema.validate`); False only for files featx
         wrote itself and validates later (the detectors' run store).
+    lazy
+        Keep the data variables on disk as dask arrays chunked like the file (needs dask:
+        ``pip install featx[scale]``); only coordinates are read. The file stays open and
+        ``validate`` is not applied (it would read every value).
 
     Returns
     -------
     xarray.Dataset
-        Fully loaded; string coordinates (``source``, ``au``, ``emotion`` …) hold Python
-        ``str`` in object arrays, as :func:`featx.schema.from_frames` makes them; attrs hold
-        Python numbers, strings and lists.
+        Fully loaded (unless ``lazy``); string coordinates (``source``, ``au``, ``emotion``
+        …) hold Python ``str`` in object arrays, as :func:`featx.schema.from_frames` makes
+        them; attrs hold Python numbers, strings and lists.
 
     Raises
     ------
@@ -267,15 +273,19 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> xr.Datase
     if use_zarr:
         _require_zarr()
     decode = {"decode_times": False, "decode_timedelta": False}
+    chunks = {} if lazy else None
     try:
         if use_zarr:
-            opened = xr.open_zarr(path, consolidated=False, chunks=None, **decode)
+            opened = xr.open_zarr(path, consolidated=False, chunks=chunks, **decode)
         else:
-            opened = xr.open_dataset(path, engine="netcdf4", **decode)
+            opened = xr.open_dataset(path, engine="netcdf4", chunks=chunks, **decode)
     except (OSError, ValueError) as err:
         raise schema.SchemaError(f"{path}: not a netCDF file or zarr store ({err})") from err
-    with opened:
-        ds = opened.load()
+    if lazy:
+        ds = opened.assign_coords({name: c.load() for name, c in opened.coords.items()})
+    else:
+        with opened:
+            ds = opened.load()
     ds = ds.drop_encoding()
     ds.attrs = _plain_attrs(ds.attrs)
     for var in ds.variables.values():
@@ -287,7 +297,7 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> xr.Datase
             if coord.dtype.kind in "OUST"
         }
     )
-    if validate:
+    if validate and not lazy:
         try:
             schema.validate(ds)
         except schema.SchemaError as err:
