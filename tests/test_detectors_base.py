@@ -142,6 +142,11 @@ def test_output_zarr(tmp_path, video):
     ds = SquareDetector().detect(video, batch_size=4, output=out, progress=False)
     back = io.open_dataset(out)
     np.testing.assert_array_equal(back["face_rect"].values, ds["face_rect"].values)
+    again = SquareDetector()
+    again.detect(video, batch_size=4, output=out, progress=False)
+    assert again.frames_seen == 0  # the finished store's record matches this call
+    with pytest.raises(RunMismatchError, match="skip_frames=1 there, 2 now"):
+        SquareDetector().detect(video, skip_frames=2, output=out, progress=False)
 
 
 def test_errors_and_device(tmp_path):
@@ -235,6 +240,8 @@ def test_a_second_run_on_the_same_output_is_refused_at_once(tmp_path, video):
 
 def test_the_lock_is_released_when_a_run_fails(tmp_path, video):
     out = tmp_path / "run.nc"
+    with pytest.raises(FileNotFoundError, match="folder .*missing does not exist"):
+        SquareDetector().detect(video, output=tmp_path / "missing" / "run.nc", progress=False)
     with pytest.raises(KeyboardInterrupt):
         SquareDetector(fail_after=1).detect(video, batch_size=3, output=out, progress=False)
     with run_lock(out), pytest.raises(RunLockedError, match=f"process {os.getpid()} "):
@@ -285,6 +292,12 @@ def test_a_finished_output_is_not_merged_with_another_call(tmp_path, video):
 def test_parts_of_unknown_origin_are_refused_with_what_to_delete(tmp_path, video):
     out = tmp_path / "run.nc"
     parts = tmp_path / "run.nc.parts"
+    parts.mkdir()
+    # a run record without parts (killed before its first part) blocks nothing
+    (parts / "run.json").write_text(json.dumps({"config": {}, "sources": {}, "id": "x"}))
+    assert SquareDetector().detect(video, output=out, progress=False).sizes["frame"] == 12
+    assert not parts.exists()
+    out.unlink()
     parts.mkdir()
     io.save(SquareDetector().detect(video, progress=False), parts / "part-000000.nc")
     with pytest.raises(RunMismatchError, match=r"run\.nc\.parts: parts without .* delete the"):

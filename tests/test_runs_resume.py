@@ -101,6 +101,7 @@ def _run_until(video, output, *, parts: int = 0, hang_at: int = -1, timeout: flo
     return None
 
 
+@pytest.mark.slow
 def test_killed_three_times_gives_the_uninterrupted_result(tmp_path):
     video = write_video(tmp_path / "clip.avi")
     output = tmp_path / "run.nc"

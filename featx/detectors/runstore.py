@@ -89,6 +89,8 @@ def run_lock(output: str | Path | None) -> Iterator[None]:
         return
     output = Path(output)
     path = output.with_name(output.name + ".lock")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {output}: folder {output.parent} does not exist")
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_lock(fd):
@@ -236,6 +238,9 @@ class RunStore:
         finished = _run_attr(self.output) if self.output.exists() else None
         if manifest and finished and finished.get("id") == manifest.get("id"):
             # Killed after writing the output, before removing the parts it already holds.
+            shutil.rmtree(self.parts_dir)
+            manifest = None
+        if manifest and not self._parts():  # killed before its first part: nothing to keep
             shutil.rmtree(self.parts_dir)
             manifest = None
         if self.parts_dir.exists():
