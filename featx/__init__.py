@@ -28,6 +28,8 @@ _LAZY = {
     "Detector": "featx.detectors.v1",
     "Detectorv2": "featx.detectors.v2",
     "MPDetector": "featx.detectors.mp",
+    "RunLockedError": "featx.detectors.runstore",
+    "RunMismatchError": "featx.detectors.runstore",
     "save": "featx.io",
     "open_dataset": "featx.io",
     "to_fex": "featx.io",

@@ -117,6 +117,42 @@ class BoxTracker:
         self._source: str | None = None
         self._step = 0
 
+    def state(self) -> dict:
+        """Everything the next frame's assignment depends on, as JSON-able values (exact: floats
+        round-trip through JSON); :meth:`restore` takes it back."""
+        tracks = [
+            {
+                "slot": slot,
+                "uid": t.uid,
+                "rect": t.rect.tolist(),
+                "points": None if t.points is None else t.points.tolist(),
+                "last_seen": t.last_seen,
+                "velocity": t.velocity.tolist(),
+            }
+            for slot, t in self._tracks.items()
+        ]
+        return {
+            "source": self._source,
+            "step": self._step,
+            "next_uid": self._next_uid,
+            "tracks": tracks,
+        }
+
+    def restore(self, state: Mapping) -> None:
+        """Continue from a :meth:`state`: the same slots for the same faces from the next frame."""
+        self._source, self._step = state["source"], int(state["step"])
+        self._next_uid = int(state["next_uid"])
+        self._tracks = {
+            int(t["slot"]): _Track(
+                int(t["uid"]),
+                np.array(t["rect"], float),
+                None if t["points"] is None else np.array(t["points"], float),
+                int(t["last_seen"]),
+                np.array(t["velocity"], float),
+            )
+            for t in state["tracks"]
+        }
+
     def assign(
         self, rects: np.ndarray, points: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

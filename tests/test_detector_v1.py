@@ -176,6 +176,20 @@ def test_svm_models_and_skipped_stages(hub_home, image_and_video, monkeypatch):
     assert ds["aus"].attrs["kind"] == "binary" and ds["emotions"].attrs["kind"] == "binary"
     assert set(np.unique(ds["aus"].values[np.isfinite(ds["aus"].values)])) <= {0.0, 1.0}
     assert "embedding" not in ds and "gaze" not in ds
+    config = det.config()  # what output= runs record; rebuilds the detector
+    assert config["detector"] == "featx.detectors.v1.Detector"
+    assert config["options"] == {
+        "face_model": "retinaface",
+        "landmark_model": "mobilefacenet",
+        "facepose_model": "pose_mlp",
+        "au_model": "SVM",
+        "emotion_model": "svm",
+        "identity_model": None,
+        "gaze_model": None,
+        "face_detection_threshold": 0.5,
+        "face_identity_threshold": 0.8,
+    }
+    assert Detector(**config["options"], device="cpu").config() == config
 
 
 def test_bad_names_and_missing_weights(hf_home):

@@ -1,6 +1,10 @@
 """The shared detection loop, driven by a stand-in face model that finds bright squares."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -8,8 +12,9 @@ import numpy as np
 import pytest
 
 from featx import MediaError, io, schema
+from featx.detectors import runstore
 from featx.detectors.base import BaseDetector, IdentityDetector, resolve_device
-from featx.detectors.runstore import RunStore
+from featx.detectors.runstore import RunLockedError, RunMismatchError, RunStore, run_lock
 from featx.media import MediaWarning
 
 SCORE = 0.9  # every square's face score
@@ -139,6 +144,11 @@ def test_output_zarr(tmp_path, video):
     ds = SquareDetector().detect(video, batch_size=4, output=out, progress=False)
     back = io.open_dataset(out)
     np.testing.assert_array_equal(back["face_rect"].values, ds["face_rect"].values)
+    again = SquareDetector()
+    again.detect(video, batch_size=4, output=out, progress=False)
+    assert again.frames_seen == 0  # the finished store's record matches this call
+    with pytest.raises(RunMismatchError, match="skip_frames=1 there, 2 now"):
+        SquareDetector().detect(video, skip_frames=2, output=out, progress=False)
 
 
 def test_errors_and_device(tmp_path):
@@ -333,3 +343,138 @@ def test_time_is_the_frame_timestamp_through_an_interrupted_and_resumed_run(tmp_
     np.testing.assert_allclose(ds["time"].values, VFR_TIMES[::2], atol=1e-3)
     np.testing.assert_allclose(io.open_dataset(out)["time"].values, VFR_TIMES[::2], atol=1e-3)
     assert json.loads(ds.attrs["sources"])[str(VFR)]["n_frames_decoded"] == 20
+
+
+# ---------------------------------------------------------------------------------------------
+# One writer per output, resuming only what this call wrote, finishing atomically
+
+HOLD_LOCK = """
+import sys, time
+from featx.detectors.runstore import run_lock
+with run_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_second_run_on_the_same_output_is_refused_at_once(tmp_path, video):
+    out = tmp_path / "run.nc"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        det = SquareDetector()
+        with pytest.raises(RunLockedError, match=rf"run\.nc: process {holder.pid} on .* is writ"):
+            det.detect(video, batch_size=3, output=out, progress=False)
+        assert det.frames_seen == 0 and not (tmp_path / "run.nc.parts").exists()
+        assert isinstance(RunLockedError("x"), MediaError)
+    finally:
+        holder.send_signal(signal.SIGKILL)  # dies holding the lock: the kernel releases it
+        holder.wait()
+    assert (tmp_path / "run.nc.lock").exists()  # left behind by the killed holder
+    ds = SquareDetector().detect(video, batch_size=3, output=out, progress=False)
+    assert ds.sizes["frame"] == 12 and not (tmp_path / "run.nc.lock").exists()
+
+
+def test_the_lock_is_released_when_a_run_fails(tmp_path, video):
+    out = tmp_path / "run.nc"
+    with pytest.raises(FileNotFoundError, match="folder .*missing does not exist"):
+        SquareDetector().detect(video, output=tmp_path / "missing" / "run.nc", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        SquareDetector(fail_after=1).detect(video, batch_size=3, output=out, progress=False)
+    with run_lock(out), pytest.raises(RunLockedError, match=f"process {os.getpid()} "):
+        SquareDetector().detect(video, batch_size=3, output=out, progress=False)
+    SquareDetector().detect(video, batch_size=3, output=out, progress=False)
+
+
+def test_resume_refuses_parts_of_another_call(tmp_path, video):
+    out = tmp_path / "run.nc"
+    with pytest.raises(KeyboardInterrupt):
+        SquareDetector(fail_after=2).detect(video, batch_size=3, output=out, progress=False)
+    other = write_video(tmp_path / "other.avi", 12, fps=10.0)
+    calls = {
+        "source .*clip.avi there, not in this call": dict(inputs=other),
+        r"detector config .*'face_detection_threshold': 0.5.* there, .*0.7": dict(
+            inputs=video, face_detection_threshold=0.7
+        ),
+        "skip_frames=1 there, 2 now": dict(inputs=video, skip_frames=2),
+    }
+    for message, call in calls.items():
+        det = SquareDetector()
+        with pytest.raises(RunMismatchError, match=message) as err:
+            det.detect(call.pop("inputs"), batch_size=3, output=out, progress=False, **call)
+        assert "run.nc.parts holds the results of another call" in str(err.value)
+        assert "Delete" in str(err.value) and det.frames_seen == 0
+    # the same file changed since the parts were written
+    os.utime(video, ns=(0, 0))
+    with pytest.raises(RunMismatchError, match=r"clip.avi changed .*'mtime_ns': 0"):
+        SquareDetector().detect(video, batch_size=3, output=out, progress=False)
+
+
+def test_a_finished_output_is_not_merged_with_another_call(tmp_path, video):
+    out = tmp_path / "run.nc"
+    first = SquareDetector().detect(video, batch_size=3, output=out, progress=False)
+    assert json.loads(first.attrs["run"])["config"]["detector"].endswith("SquareDetector")
+    other = write_video(tmp_path / "other.avi", 5)
+    with pytest.raises(RunMismatchError, match=r"run\.nc holds the results of another call"):
+        SquareDetector().detect(other, output=out, progress=False)
+    array = np.zeros((3, 32, 32, 3), np.uint8)
+    io.save(SquareDetector().detect(array, progress=False), tmp_path / "plain.nc")
+    with pytest.raises(RunMismatchError, match="plain.nc: exists but was not written by a"):
+        SquareDetector().detect(array, output=tmp_path / "plain.nc", progress=False)
+    SquareDetector().detect(array, output=tmp_path / "arr.nc", progress=False)
+    with pytest.raises(RunMismatchError, match=r"<array> changed .*'sha256'"):
+        SquareDetector().detect(array + 1, output=tmp_path / "arr.nc", progress=False)
+
+
+def test_parts_of_unknown_origin_are_refused_with_what_to_delete(tmp_path, video):
+    out = tmp_path / "run.nc"
+    parts = tmp_path / "run.nc.parts"
+    parts.mkdir()
+    # a run record without parts (killed before its first part) blocks nothing
+    (parts / "run.json").write_text(json.dumps({"config": {}, "sources": {}, "id": "x"}))
+    assert SquareDetector().detect(video, output=out, progress=False).sizes["frame"] == 12
+    assert not parts.exists()
+    out.unlink()
+    parts.mkdir()
+    io.save(SquareDetector().detect(video, progress=False), parts / "part-000000.nc")
+    with pytest.raises(RunMismatchError, match=r"run\.nc\.parts: parts without .* delete the"):
+        SquareDetector().detect(video, output=out, progress=False)
+
+
+def test_a_kill_between_writing_the_output_and_removing_the_parts(tmp_path, video, monkeypatch):
+    out = tmp_path / "run.nc"
+    # the run dies after its output is in place, before the parts are gone
+    monkeypatch.setattr(runstore.shutil, "rmtree", lambda *a, **k: None)
+    whole = SquareDetector().detect(video, batch_size=3, output=out, progress=False)
+    monkeypatch.undo()
+    assert out.exists() and len(list((tmp_path / "run.nc.parts").glob("part-*.nc"))) == 4
+    det = SquareDetector()
+    again = det.detect(video, batch_size=3, output=out, progress=False)
+    assert det.frames_seen == 0 and not (tmp_path / "run.nc.parts").exists()
+    assert again["source_frame"].values.tolist() == list(range(12))
+    np.testing.assert_array_equal(again["face_rect"].values, whole["face_rect"].values)
+
+
+def test_resume_continues_the_box_tracker(tmp_path):
+    """Square A (frames 0-5) holds slot 0 while square B holds slot 1; B keeps slot 1 after A
+    leaves. A resume at frame 6 that restarted the tracker would put B in slot 0."""
+    path = tmp_path / "ab.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (96, 64))
+    for i in range(12):
+        frame = np.zeros((64, 96, 3), np.uint8)
+        frame[40:50, 60 + i : 70 + i] = 255
+        if i < 6:
+            frame[10:20, 5:15] = 255
+        writer.write(frame)
+    writer.release()
+    whole = SquareDetector().detect(path, batch_size=3, progress=False)
+    assert whole["face_rect"].isel(frame=-1, face=0).isnull().all()
+    out = tmp_path / "run.nc"
+    with pytest.raises(KeyboardInterrupt):
+        SquareDetector(fail_after=2).detect(path, batch_size=3, output=out, progress=False)
+    state = json.loads((tmp_path / "run.nc.parts" / "state-000001.json").read_text())
+    assert [t["slot"] for t in state["tracker"]["tracks"]] == [0, 1]
+    resumed = SquareDetector().detect(path, batch_size=3, output=out, progress=False)
+    np.testing.assert_array_equal(resumed["face_rect"].values, whole["face_rect"].values)

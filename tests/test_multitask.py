@@ -493,6 +493,21 @@ def test_detectorv2_frame_without_faces(detector, media):
     assert len(fex) == 1 and np.isnan(fex["FaceRectX"].iloc[0])
 
 
+def test_detectorv2_config_records_what_changes_results(detector):
+    assert detector.config() == {
+        "detector": "featx.detectors.v2.Detectorv2",
+        "options": {
+            "identity_model": None,
+            "amp": False,
+            "weights": None,
+            "face_detection_threshold": 0.5,
+            "face_identity_threshold": 0.8,
+        },
+    }
+    per_call = detector.with_options(face_identity_threshold=0.3).config()
+    assert per_call["options"]["face_identity_threshold"] == 0.3
+
+
 def test_detectorv2_with_identity_model(hub_home, media, monkeypatch, tmp_path):
     use_hf_home(monkeypatch, hub_home)
     det = featx.Detectorv2(identity_model="facenet", device="cpu")

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from featx import hub, media, schema, validators
-from featx.detectors.runstore import RunStore
+from featx.detectors.runstore import RunStore, run_lock, run_record
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -131,6 +131,41 @@ class BaseDetector:
         self.var_attrs: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
         self.nets: dict[str, Any] = {}
+        #: Constructor options that change results, as given; subclasses fill it (:meth:`config`).
+        self.options: dict[str, Any] = {}
+
+    def config(self) -> dict[str, Any]:
+        """What this detector computes: its class and the options that change its results.
+
+        JSON-able: ``{"detector": "module.Class", "options": {...}}``, where ``options`` are
+        the constructor's keyword arguments that change results (the device does not), with
+        the thresholds as they are now (a per-call copy's own). ``output=`` runs record it and
+        refuse to resume parts written under another config.
+
+        Examples
+        --------
+        >>> BaseDetector(device="cpu").config()["options"]
+        {'face_detection_threshold': 0.5}
+        """
+        options = dict(self.options)
+        for name in ("face_detection_threshold", "face_identity_threshold"):
+            value = getattr(self, name)
+            if name in options or value is not None:
+                options[name] = value
+        cls = type(self)
+        return {"detector": f"{cls.__module__}.{cls.__qualname__}", "options": options}
+
+    def run_state(self) -> Any:
+        """What the next batch needs from the batches before (JSON-able), or None.
+
+        Written with each part of an ``output=`` run and given back to
+        :meth:`restore_run_state` when the run resumes, so a resumed run computes what an
+        uninterrupted one does. Detectors that carry state from frame to frame override both.
+        """
+        return None
+
+    def restore_run_state(self, state: Any) -> None:
+        """Take back what :meth:`run_state` returned (None: nothing was saved)."""
 
     def load_stage(
         self,
@@ -298,7 +333,8 @@ class BaseDetector:
         """
         validators.choice("on_error", on_error, ("skip", "raise"))
         run = self.with_options(face_detection_threshold=face_detection_threshold)
-        return run._run(inputs, data_type, batch_size, skip_frames, output, progress, on_error)
+        with run_lock(output):
+            return run._run(inputs, data_type, batch_size, skip_frames, output, progress, on_error)
 
     def _run(
         self,
@@ -318,14 +354,19 @@ class BaseDetector:
         batch_size = self.default_batch_size if batch_size is None else batch_size
         report = media.ReadReport()
         sources = media.probe(inputs, data_type=data_type, on_error=on_error, report=report)
-        store = RunStore(output) if output is not None else None
+        record = run_record(self, sources, inputs, skip_frames) if output is not None else None
+        store = RunStore(output, record) if output is not None else None
         done, frame_start = store.done() if store else (set(), 0)
+        state = store.state() if store else {}
         total = sum(
             math.ceil(s.n_frames / skip_frames) if s.kind in ("video", "array", "tensor") else 1
             for s in sources
         ) - len(done)
         parts = []
         tracker = BoxTracker() if self.track else None
+        self.restore_run_state(state.get("detector"))
+        if tracker is not None and state.get("tracker"):
+            tracker.restore(state["tracker"])
         with (
             full_float32(),
             tqdm(total=max(total, 0), disable=not progress, unit="frame", desc=self.name) as bar,
@@ -353,7 +394,8 @@ class BaseDetector:
                 )
                 frame_start += len(batch)
                 if store:
-                    store.write(ds)
+                    tracking = None if tracker is None else tracker.state()
+                    store.write(ds, {"detector": self.run_state(), "tracker": tracking})
                 else:
                     parts.append(ds)
                 bar.update(len(batch))

@@ -242,6 +242,17 @@ class MPDetector(BaseDetector):
             for stage, model_id in self.detectors.items()
         }
         self._emotion_order = schema.emotion_order("mini_xception")
+        self.options = {
+            "face_detector": face_detector,
+            "face_detection_threshold": self.face_detection_threshold,
+            "min_presence_confidence": self.min_presence_confidence,
+            "max_faces": self.max_faces,
+            "emotions": bool(emotions),
+            "tracking": self.tracking,
+            "redetect_every": self.redetect_every,
+            "nms_iou": None if nms_iou is None else float(nms_iou),
+            "backend": self.backend,
+        }
         self._sequence: SourceRun | None = None
         #: Per-face shape of every output variable.
         self._shapes = {
@@ -311,6 +322,15 @@ class MPDetector(BaseDetector):
     def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Analyse frames as unrelated still images (no tracking)."""
         return self._frames(images, [SourceRun("", 0) for _ in images])
+
+    def run_state(self) -> dict | None:
+        """The tracking state of the last frame (:meth:`SourceRun.to_json`), or None."""
+        return None if self._sequence is None else self._sequence.to_json()
+
+    def restore_run_state(self, state: dict | None) -> None:
+        """Continue tracking from a :meth:`run_state` (None: nothing to continue)."""
+        if state is not None:
+            self._sequence = SourceRun.from_json(state)
 
     def process_frames(self, batch: media.FrameBatch) -> list[dict[str, np.ndarray]]:
         """Analyse a batch, carrying faces across consecutive frames of a source."""

@@ -51,6 +51,33 @@ class SourceRun:
     tracks: list[Face] = field(default_factory=list)
     since_detection: int = 0
 
+    def to_json(self) -> dict:
+        """What the next frame needs (each track's region, slot and box relative to its mesh),
+        as JSON-able values; floats round-trip exactly."""
+        tracks = [
+            {
+                "slot": t.slot,
+                "next_roi": np.asarray(t.next_roi).tolist(),
+                "rel_box": t.rel_box.tolist(),
+            }
+            for t in self.tracks
+        ]
+        return {
+            "source": self.source,
+            "frame": self.frame,
+            "since_detection": self.since_detection,
+            "tracks": tracks,
+        }
+
+    @classmethod
+    def from_json(cls, state: dict) -> SourceRun:
+        """The run :meth:`to_json` described, ready to track its next frame."""
+        tracks = []
+        for t in state["tracks"]:
+            roi = np.array(t["next_roi"], float)
+            tracks.append(Face(roi, int(t["slot"]), rel_box=np.array(t["rel_box"]), next_roi=roi))
+        return cls(state["source"], int(state["frame"]), tracks, int(state["since_detection"]))
+
 
 def mesh_box(mesh: np.ndarray) -> np.ndarray:
     """Bounding box x, y, w, h of a mesh's x, y.

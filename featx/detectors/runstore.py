@@ -1,19 +1,209 @@
 """A detector run's results on disk: finished batches as parts beside the output, then one file.
 
 :class:`RunStore` is what ``detect(..., output=...)`` writes through, so an interrupted run
-loses nothing and a rerun resumes from what is on disk.
+loses nothing and a rerun resumes from what is on disk. :func:`run_lock` keeps a second run off
+the same output while one is writing it.
+
+Beside ``run.nc`` a run keeps:
+
+- ``run.nc.lock``: an OS file lock (``fcntl.flock``) held while the run lasts, with the holder's
+  pid in it. The kernel releases it when the process ends, however it ends, so a killed run
+  leaves no lock to clear by hand.
+- ``run.nc.parts/run.json``: what the parts are the results of (the detector's
+  :meth:`~featx.detectors.base.BaseDetector.config`, each source's size and modification time,
+  or an array's sha256, and ``skip_frames``) and a run id; a rerun that differs is refused.
+- ``run.nc.parts/part-NNNNNN.nc``: one finished batch each, and ``state-NNNNNN.json``: what
+  the next batch needs from the ones before (tracking state), written before its part, so a
+  resumed run continues exactly where the last part ended.
+
+The finished ``run.nc`` carries the same record (with the run id) in its ``run`` attr: a kill
+between writing it and removing the parts leaves parts whose id the output already has, and the
+next run removes them instead of joining them twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
-from collections.abc import Callable, Mapping
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from featx import schema
+from featx.media import MediaError, SourceInfo
+
+try:
+    import fcntl
+except ImportError:  # Windows: a lock on the file's first byte
+    fcntl = None
+    import msvcrt
+
+MANIFEST = "run.json"
+
+
+class RunLockedError(MediaError):
+    """Another process is writing the same ``output=``; the message names it and its pid."""
+
+
+class RunMismatchError(schema.SchemaError):
+    """What is on disk at ``output=`` is not the result of this call (another source, detector
+    configuration or ``skip_frames``); the message says what differs and what to delete."""
+
+
+# ----------------------------------------------------------------------------------------------
+# One writer per output
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def run_lock(output: str | Path | None) -> Iterator[None]:
+    """Hold ``<output>.lock`` while inside; nothing for ``output=None``.
+
+    Raises
+    ------
+    RunLockedError
+        At once, if a live process holds the lock (a killed one holds none: the kernel
+        released it).
+    """
+    if output is None:
+        yield
+        return
+    output = Path(output)
+    path = output.with_name(output.name + ".lock")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {output}: folder {output.parent} does not exist")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            try:
+                holder = json.loads(os.read(fd, 4096) or b"{}")
+            except (OSError, ValueError):
+                holder = {}
+            os.close(fd)
+            who = "another process"
+            if "pid" in holder:
+                who = f"process {holder['pid']} on {holder.get('host')}"
+            raise RunLockedError(
+                f"{output}: {who} is writing this output (lock {path}); wait for it to finish "
+                "or choose another output",
+                str(output),
+            )
+        try:  # a holder that released it may have removed the file we opened: open it again
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        holder = {"pid": os.getpid(), "host": socket.gethostname()}
+        holder["since"] = datetime.now(UTC).isoformat(timespec="seconds")
+        os.write(fd, json.dumps(holder).encode())
+        yield
+    finally:
+        try:
+            path.unlink()  # while still locked, so no one else holds a lock on it
+        except OSError:
+            pass
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------------------------------
+# What a run is the result of
+
+
+def source_identity(sources: Sequence[SourceInfo], inputs: Any) -> dict[str, dict]:
+    """Per source path: a file's size and modification time, an array's or tensor's sha256."""
+    out: dict[str, dict] = {}
+    for s in sources:
+        if s.kind in ("array", "tensor"):
+            data = inputs.detach().cpu().numpy() if hasattr(inputs, "detach") else inputs
+            data = np.ascontiguousarray(data)
+            digest = hashlib.sha256(data.view(np.uint8).reshape(-1)).hexdigest()
+            out[s.path] = {"shape": list(data.shape), "dtype": str(data.dtype), "sha256": digest}
+        else:
+            st = os.stat(s.path)
+            out[s.path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return out
+
+
+def run_record(
+    detector: Any, sources: Sequence[SourceInfo], inputs: Any, skip_frames: int
+) -> dict[str, Any]:
+    """What a run's results depend on: detector config, source identities, ``skip_frames``."""
+    record = {
+        "config": detector.config(),
+        "sources": source_identity(sources, inputs),
+        "skip_frames": skip_frames,
+    }
+    return json.loads(json.dumps(record))  # as it reads back from disk
+
+
+def _differences(
+    recorded: Mapping[str, Any], record: Mapping[str, Any], on_disk: Callable[[], set[str]]
+) -> list[str]:
+    """What differs between the recorded run and this call. A source with no frames on disk
+    (``on_disk()``: one that failed, say) may change or come and go: nothing of it is mixed."""
+    out = []
+    if recorded.get("config") != record["config"]:
+        out.append(f"detector config {recorded.get('config')} there, {record['config']} now")
+    old, new = recorded.get("sources", {}), record["sources"]
+    changed = [p for p in sorted(set(old) | set(new)) if old.get(p) != new.get(p)]
+    stored = on_disk() if changed else set()
+    for path in (p for p in changed if p in stored):
+        if path not in new:
+            out.append(f"source {path} there, not in this call")
+        elif path not in old:
+            out.append(f"source {path} in this call, not there")
+        elif old[path] != new[path]:
+            out.append(f"source {path} changed ({old[path]} there, {new[path]} now)")
+    if recorded.get("skip_frames") != record["skip_frames"]:
+        out.append(f"skip_frames={recorded.get('skip_frames')} there, {record['skip_frames']} now")
+    return out
+
+
+def _run_attr(path: Path) -> dict | None:
+    """The ``run`` attr of a finished output, read without loading its data."""
+    try:
+        if path.is_dir() or path.suffix == ".zarr":
+            with xr.open_zarr(path, consolidated=False) as ds:
+                text = ds.attrs.get("run")
+        else:
+            with xr.open_dataset(path, engine="netcdf4") as ds:
+                text = ds.attrs.get("run")
+    except (OSError, ValueError) as err:
+        raise RunMismatchError(f"{path}: not a netCDF file or zarr store ({err})") from err
+    return json.loads(text) if isinstance(text, str) else None
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Write JSON atomically (a temporary file moved onto ``path``)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The parts
 
 
 class RunStore:
@@ -21,13 +211,71 @@ class RunStore:
 
     Each batch is written atomically to ``<output>.parts/part-NNNNNN.nc`` as soon as it is
     done, so an interrupted run loses nothing; :meth:`done` tells a new run which
-    (source, source_frame) pairs to skip; :meth:`finish` joins everything into ``output``
-    (netCDF, or zarr for a ``.zarr`` suffix) and removes the parts.
+    (source, source_frame) pairs to skip and :meth:`state` what the last part left for the next
+    batch; :meth:`finish` joins everything into ``output`` (netCDF, or zarr for a ``.zarr``
+    suffix) and removes the parts.
+
+    Parameters
+    ----------
+    output
+        The run's output path.
+    record
+        What this run's results depend on (:func:`run_record`); parts or an output recording
+        something else are refused. None: no check (reading a store).
+
+    Raises
+    ------
+    RunMismatchError
+        If what is there comes from another source, detector configuration or ``skip_frames``,
+        or cannot be told (parts without ``run.json``, an output not written by a run).
     """
 
-    def __init__(self, output: str | Path) -> None:
+    def __init__(self, output: str | Path, record: Mapping[str, Any] | None = None) -> None:
         self.output = Path(output)
         self.parts_dir = self.output.with_name(self.output.name + ".parts")
+        self.record = None if record is None else dict(record)
+        self.run_id = uuid.uuid4().hex
+        if record is not None:
+            self._check()
+
+    def _check(self) -> None:
+        manifest_path = self.parts_dir / MANIFEST
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        finished = _run_attr(self.output) if self.output.exists() else None
+        if manifest and finished and finished.get("id") == manifest.get("id"):
+            # Killed after writing the output, before removing the parts it already holds.
+            shutil.rmtree(self.parts_dir)
+            manifest = None
+        if manifest and not self._parts():  # killed before its first part: nothing to keep
+            shutil.rmtree(self.parts_dir)
+            manifest = None
+        if self.parts_dir.exists():
+            for tmp in self.parts_dir.glob(".*.tmp"):  # left by a run killed while writing
+                tmp.unlink(missing_ok=True)
+        if manifest is None and self._parts():
+            raise RunMismatchError(
+                f"{self.parts_dir}: parts without a record of the run that wrote them "
+                f"({MANIFEST}); delete the folder to start again"
+            )
+        if self.output.exists() and finished is None:
+            raise RunMismatchError(
+                f"{self.output}: exists but was not written by a featx detector run; delete it "
+                "or choose another output"
+            )
+        recorded = manifest or finished
+        if recorded is None:
+            return
+        differences = _differences(
+            recorded, self.record, lambda: {source for source, _ in self.done()[0]}
+        )
+        if differences:
+            where = self.parts_dir if manifest else self.output
+            raise RunMismatchError(
+                f"{where} holds the results of another call, so this one cannot resume it: "
+                + "; ".join(differences)
+                + f". Delete {where} (and {self.output} if present) or choose another output"
+            )
+        self.run_id = recorded.get("id", self.run_id)
 
     def _parts(self) -> list[Path]:
         return sorted(self.parts_dir.glob("part-*.nc")) if self.parts_dir.exists() else []
@@ -50,13 +298,26 @@ class RunStore:
                 next_frame = max(next_frame, int(ds["frame"].max()) + 1)
         return pairs, next_frame
 
-    def write(self, ds: xr.Dataset) -> None:
-        """Write one finished batch as the next part."""
+    def state(self) -> dict[str, Any]:
+        """What the last part left for the next batch (as given to :meth:`write`); {} if none."""
+        parts = self._parts()
+        if not parts:
+            return {}
+        path = self.parts_dir / parts[-1].name.replace("part-", "state-").replace(".nc", ".json")
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def write(self, ds: xr.Dataset, state: Mapping[str, Any] | None = None) -> None:
+        """Write one finished batch as the next part, after the ``state`` the next batch needs
+        (JSON: lists, numbers, NaN), so a part never exists without its state."""
         from featx.io import save
 
         self.parts_dir.mkdir(parents=True, exist_ok=True)
+        if self.record is not None and not (self.parts_dir / MANIFEST).exists():
+            _write_json(self.parts_dir / MANIFEST, {**self.record, "id": self.run_id})
         parts = self._parts()
         index = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
+        if state is not None:
+            _write_json(self.parts_dir / f"state-{index:06d}.json", state)
         save(ds, self.parts_dir / f"part-{index:06d}.nc", validate=False)
 
     def finish(
@@ -72,6 +333,8 @@ class RunStore:
         ds.attrs.update(attrs)
         ds.attrs["sources"] = schema.merge_sources(*(d.attrs for d in datasets), attrs)
         ds = finalize(ds)
+        if self.record is not None:
+            ds.attrs["run"] = json.dumps({**self.record, "id": self.run_id})
         schema.validate(ds)
         save(ds, self.output, validate=False)
         shutil.rmtree(self.parts_dir, ignore_errors=True)

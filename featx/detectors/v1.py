@@ -98,6 +98,7 @@ class Detector(IdentityDetector):
             "emotion_model": emotion_model, "identity_model": identity_model,
             "gaze_model": gaze_model,
         }  # fmt: skip
+        self.options: dict = dict(names)
         self.cards: dict[str, hub.ModelCard] = {}
         for stage, name in names.items():
             if name is None:

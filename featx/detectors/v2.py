@@ -163,6 +163,11 @@ class Detectorv2(IdentityDetector):
             "face_identity_threshold", face_identity_threshold
         )
         self.amp = amp
+        self.options = {
+            "identity_model": identity_model,
+            "amp": amp,
+            "weights": None if weights is None else str(weights),
+        }
         stages = {"face": hub.card("retinaface"), "multitask": hub.card("face_multitask_v2")}
         if identity_model is not None:
             stages["identity"] = hub.card(identity_model, task="identity")
@@ -172,7 +177,7 @@ class Detectorv2(IdentityDetector):
                 continue
             c, paths = _multitask_files(c, weights, model_dir)
             _check_labels(self.load_stage(stage, c, paths=paths).config, paths[c.files[0]])
-        self.config: mt.MultitaskConfig = self.nets["multitask"].config
+        self.multitask_config: mt.MultitaskConfig = self.nets["multitask"].config
         identity = self.nets.get("identity")
         self.var_attrs = {
             "face_rect": {"fex_box": "v2_square_1.2"},
@@ -204,7 +209,7 @@ class Detectorv2(IdentityDetector):
             "keypoints": np.concatenate([f["keypoints"] for f in found]).reshape(-1, 5, 2),
         }
         with torch.inference_mode():
-            x = mt.preprocess(chips, self.config.image_size)
+            x = mt.preprocess(chips, self.multitask_config.image_size)
             autocast = (
                 torch.autocast("cuda", dtype=torch.bfloat16)
                 if self.amp
@@ -212,7 +217,7 @@ class Detectorv2(IdentityDetector):
             )
             with autocast:
                 out = self.nets["multitask"](x)
-            faces.update(faces_from_outputs(out, affine, self.config))
+            faces.update(faces_from_outputs(out, affine, self.multitask_config))
             faces["embedding"] = self._embed(chips)
         faces["identity"] = np.full(len(xyxy), schema.INTEGER_FILL["identity"], np.int64)
         return split_faces(faces, counts)
