@@ -128,6 +128,9 @@ class Detectorv2(IdentityDetector):
         one from the same hub repo, or the path of a local checkpoint file.
     model_dir
         A folder of downloaded weight files (else ``FEATX_MODEL_DIR``, else the hub).
+    lock
+        A lock file (``featx models --lock``): load exactly its revisions and refuse a file
+        whose sha256 differs; None: ``FEATX_LOCK``, if set.
 
     Examples
     --------
@@ -149,6 +152,7 @@ class Detectorv2(IdentityDetector):
         amp: bool = False,
         weights: str | Path | None = None,
         model_dir: str | Path | None = None,
+        lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
         if amp and not self.device.startswith("cuda"):
@@ -168,10 +172,10 @@ class Detectorv2(IdentityDetector):
             stages["identity"] = hub.card(identity_model, task="identity")
         for stage, c in stages.items():
             if stage != "multitask":
-                self.load_stage(stage, c, model_dir)
+                self.load_stage(stage, c, model_dir, lock=lock)
                 continue
             c, paths = _multitask_files(c, weights, model_dir)
-            _check_labels(self.load_stage(stage, c, paths=paths).config, paths[c.files[0]])
+            _check_labels(self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]])
         self.config: mt.MultitaskConfig = self.nets["multitask"].config
         identity = self.nets.get("identity")
         self.var_attrs = {
