@@ -122,9 +122,7 @@ class Detector(IdentityDetector):
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
-            self.load_stage(
-                stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock
-            )
+            self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock)
         self._set_labels()
 
     def _set_labels(self) -> None:

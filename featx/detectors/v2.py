@@ -174,8 +174,10 @@ class Detectorv2(IdentityDetector):
             if stage != "multitask":
                 self.load_stage(stage, c, model_dir, lock=lock)
                 continue
-            c, paths = _multitask_files(c, weights, model_dir)
-            _check_labels(self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]])
+            c, paths = _multitask_files(c, weights, model_dir, lock)
+            _check_labels(
+                self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
+            )
         self.config: mt.MultitaskConfig = self.nets["multitask"].config
         identity = self.nets.get("identity")
         self.var_attrs = {
@@ -234,14 +236,14 @@ class Detectorv2(IdentityDetector):
 
 
 def _multitask_files(
-    c: hub.ModelCard, weights: str | Path | None, model_dir: str | Path | None
+    c: hub.ModelCard, weights: str | Path | None, model_dir: str | Path | None, lock=None
 ) -> tuple[hub.ModelCard, dict[str, Path]]:
     """The card and file paths of the checkpoint ``weights`` names (see :class:`Detectorv2`)."""
     if weights is None:
-        return c, c.fetch(model_dir)
+        return c, c.fetch(model_dir, lock)
     if str(weights) in CHECKPOINTS:
         c = dataclasses.replace(c, files=(str(weights),))
-        return c, c.fetch(model_dir)
+        return c, c.fetch(model_dir, lock)
     path = Path(weights).expanduser()
     if not path.is_file():
         raise hub.ModelNotFoundError(
