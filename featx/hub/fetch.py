@@ -60,7 +60,7 @@ def fetch_files(
             names = (f, *c.fallback_files) if i == 0 else (f,)
             found = _resolve(c, names, Path(folder).expanduser() if folder else None, revision)
             paths[f] = found
-    return checked(c, paths, lock)
+    return checked(c, paths, False if lock is None else lock)
 
 
 def checked(c: ModelCard, paths: dict[str, Path], lock: Lock | None | bool = None) -> dict:
