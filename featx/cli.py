@@ -136,7 +136,10 @@ def _is_csv(output: Path) -> bool:
 
 
 def _parts(store: Path) -> Path:
-    return store.with_name(store.name + ".parts")  # as featx.detectors.runstore names it
+    """The folder of finished batches of a run written to ``store``."""
+    from featx.detectors.runstore import RunStore
+
+    return RunStore(store).parts_dir
 
 
 def _run_record(args: argparse.Namespace) -> dict:
