@@ -148,6 +148,24 @@ def test_an_unreachable_hub_fails_fast(hf_home, monkeypatch, pose_files):
     assert hub.card("pose_mlp").fetch()["pose_mlp_v2.json"] == snapshot / "pose_mlp_v2.json"
 
 
+def test_the_reachability_probe_goes_through_a_configured_proxy(monkeypatch):
+    import socket
+
+    tried = []
+
+    def connect(address, timeout):
+        tried.append(address)
+        raise OSError("refused")
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    for name in ("no_proxy", "NO_PROXY", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert not fetch._reachable("https://hub.example:8443")
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    assert not fetch._reachable("https://hub.example")
+    assert tried == [("hub.example", 8443), ("proxy.example", 3128)]
+
+
 def test_hf_hub_offline_set_after_import_is_obeyed(hf_home, monkeypatch):
     import huggingface_hub.constants as constants
 

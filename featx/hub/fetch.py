@@ -118,10 +118,16 @@ _REACHABLE: dict[str, bool] = {}
 
 
 def _reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``endpoint`` (or to the proxy it is reached through,
+    ``HTTPS_PROXY`` and the like) opens within ``timeout`` seconds."""
     import socket
+    import urllib.request
     from urllib.parse import urlsplit
 
     url = urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         with socket.create_connection((url.hostname or "", port), timeout=timeout):
