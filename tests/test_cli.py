@@ -1,10 +1,19 @@
+from __future__ import annotations
+
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
 
 from featx import cli, hub, io, schema
+from featx.detectors.base import BaseDetector
 
 PYFEAT_MODELS = [
     "retinaface",
@@ -88,4 +97,219 @@ def test_detect_and_demo_refuse_an_output_suffix_before_any_work(tmp_path, capsy
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert f"featx {argv[0]}: cannot save" in err and ".nc, .nc4, .h5, .hdf5" in err
+        assert err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI as a new user meets it: checks before work, one-line errors, outputs, resuming
+
+
+class BoxDetector(BaseDetector):
+    """A real detector (the shared loop, RunStore) with a fixed box per frame and no model.
+
+    ``interrupt_at`` makes the n-th batch (from 1) raise KeyboardInterrupt, as Ctrl-C would.
+    """
+
+    name = "BoxDetector"
+    made: ClassVar[list[BoxDetector]] = []
+    batches: ClassVar[int] = 0
+    interrupt_at: ClassVar[int | None] = None
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(device="cpu")
+        BoxDetector.made.append(self)
+
+    def process_batch(self, images):
+        BoxDetector.batches += 1
+        if BoxDetector.batches == BoxDetector.interrupt_at:
+            raise KeyboardInterrupt
+        return [
+            {"face_rect": np.array([[1.0, 2.0, 10.0, 12.0]]), "face_score": np.array([0.9])}
+            for _ in images
+        ]
+
+
+@pytest.fixture
+def box_detector(monkeypatch):
+    """``--detector mp`` runs :class:`BoxDetector` (counters reset)."""
+    monkeypatch.setitem(cli.DETECTORS, "mp", (__name__, "BoxDetector"))
+    monkeypatch.setattr(BoxDetector, "made", [])
+    monkeypatch.setattr(BoxDetector, "batches", 0)
+    monkeypatch.setattr(BoxDetector, "interrupt_at", None)
+    return BoxDetector
+
+
+def _images(folder: Path, n: int) -> list[str]:
+    import cv2
+
+    paths = []
+    for i in range(n):
+        path = folder / f"img{i}.png"
+        cv2.imwrite(str(path), np.full((24, 32, 3), 40 * i, np.uint8))
+        paths.append(str(path))
+    return paths
+
+
+def test_help_is_plain_text(capsys):
+    """``--help`` used to show the module docstring's reStructuredText (``featx detect``)."""
+    for argv in ([], ["detect"], ["models"], ["demo"]):
+        with pytest.raises(SystemExit) as done:
+            cli.main([*argv, "--help"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        assert "usage: featx" in text
+        for markup in ("``", ":func:", ":class:", ":mod:", "\n.. "):
+            assert markup not in text, (argv, markup)
+    with pytest.raises(SystemExit):
+        cli.main(["detect", "--help"])
+    text = capsys.readouterr().out
+    assert "--overwrite" in text and "--csv-layout" in text and "resumes" in text
+
+
+def test_missing_input_is_one_line_before_any_model_loads(tmp_path, capsys, box_detector):
+    """`featx detect nope.mp4` used to load every model, then print a traceback."""
+    missing = tmp_path / "nope.mp4"
+    assert cli.main(["detect", str(missing), "-o", str(tmp_path / "out.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("featx detect: ") and "Traceback" not in err
+    assert "nope.mp4" in err and "not found" in err
+    assert box_detector.made == [] and not list(tmp_path.iterdir())
+    with pytest.raises(Exception, match="nope.mp4"):  # --debug: the traceback
+        cli.main(["detect", str(missing), "-o", str(tmp_path / "out.nc"), "--debug"])
+
+
+def test_output_folder_is_checked_before_any_work(tmp_path, capsys, box_detector):
+    """`-o nodir/out.nc` used to fail after the whole detection had run."""
+    (photo,) = _images(tmp_path, 1)
+    assert cli.main(["detect", photo, "-o", str(tmp_path / "nodir" / "out.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nodir" in err and "does not exist" in err
+    assert box_detector.made == [] and box_detector.batches == 0
+
+
+def test_other_errors_are_one_line_with_a_debug_hint(tmp_path, capsys, box_detector, monkeypatch):
+    (photo,) = _images(tmp_path, 1)
+    monkeypatch.setattr(box_detector, "process_batch", lambda self, images: 1 / 0)
+    assert cli.main(["detect", photo, "-o", str(tmp_path / "out.nc"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["featx detect: ZeroDivisionError: division by zero",
+                   "(run again with --debug for the traceback)"]  # fmt: skip
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["detect", photo, "-o", str(tmp_path / "again.nc"), "--debug", "--overwrite"])
+
+
+@pytest.mark.parametrize("layout", ["tidy", "fex"])
+def test_csv_output_is_the_table_the_suffix_asks_for(tmp_path, layout, box_detector):
+    """`-o out.csv` used to write netCDF under a .csv name."""
+    photos = _images(tmp_path, 2)
+    out = tmp_path / "out.csv"
+    argv = ["detect", *photos, "-o", str(out), "--no-progress"]
+    assert cli.main(argv + (["--csv-layout", layout] if layout == "fex" else [])) == 0
+    table = pd.read_csv(out)
+    expected = BoxDetector().detect(photos, progress=False)
+    want = io.to_fex(expected) if layout == "fex" else io.to_tidy(expected)
+    assert list(table.columns) == list(want.columns) and len(table) == len(want)
+    if layout == "fex":
+        assert table["FaceRectWidth"].tolist() == [10.0, 10.0]
+    else:
+        widths = table.loc[table["measure"] == "face_rect.width", "value"]
+        assert widths.tolist() == [10.0, 10.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img0.png", "img1.png", "out.csv"]
+
+
+def test_csv_layout_needs_a_csv_output(tmp_path, capsys, box_detector):
+    (photo,) = _images(tmp_path, 1)
+    assert cli.main(["detect", photo, "-o", str(tmp_path / "o.nc"), "--csv-layout", "fex"]) == 2
+    assert "--csv-layout is for a .csv output" in capsys.readouterr().err
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path, capsys, box_detector):
+    """An existing output used to be replaced silently."""
+    (photo,) = _images(tmp_path, 1)
+    for name in ("out.nc", "out.zarr", "out.csv"):
+        out = tmp_path / name
+        assert cli.main(["detect", photo, "-o", str(out), "--no-progress"]) == 0
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        stamp = out.stat().st_mtime_ns
+        assert cli.main(["detect", photo, photo, "-o", str(out), "--no-progress"]) == 2
+        assert f"{out} exists; pass --overwrite" in capsys.readouterr().err
+        assert out.stat().st_mtime_ns == stamp
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before
+        argv = ["detect", photo, photo, "-o", str(out), "--no-progress", "--overwrite"]
+        assert cli.main(argv) == 0
+        assert "wrote" in capsys.readouterr().out
+        frames = len(pd.read_csv(out)["frame"].unique()) if name == "out.csv" else None
+        n = frames if frames is not None else io.open_dataset(out).sizes["frame"]
+        assert n == 2
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_respect_the_umask(tmp_path, umask, box_detector):
+    """Outputs used to be created 0600 (a temporary file moved into place)."""
+    (photo,) = _images(tmp_path, 1)
+    old = os.umask(umask)
+    try:
+        for name in ("out.nc", "out.csv", "out.zarr"):
+            out = tmp_path / name
+            assert cli.main(["detect", photo, "-o", str(out), "--no-progress"]) == 0
+            want = (0o777 if out.is_dir() else 0o666) & ~umask
+            assert stat.S_IMODE(out.stat().st_mode) == want, name
+        inner = [p for p in (tmp_path / "out.zarr").rglob("*") if p.is_file()]
+        assert inner and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in inner)
+    finally:
+        os.umask(old)
+
+
+def test_an_interrupted_run_resumes_on_rerun(tmp_path, capsys, box_detector):
+    """The CLI used to hold everything in memory: Ctrl-C lost the whole run."""
+    photos = _images(tmp_path, 4)
+    out = tmp_path / "out.nc"
+    argv = ["detect", *photos, "-o", str(out), "--batch-size", "1", "--no-progress"]
+    box_detector.interrupt_at = 3
+    assert cli.main(argv) == 130
+    assert "interrupted; run the same command again to resume" in capsys.readouterr().err
+    parts = tmp_path / "out.nc.parts"
+    assert len(list(parts.glob("part-*.nc"))) == 2 and not out.exists()
+    # another command does not take over the partial run
+    assert cli.main([*argv, "--skip-frames", "2"]) == 2
+    assert "partial run of another command" in capsys.readouterr().err
+    box_detector.interrupt_at, box_detector.batches = None, 0
+    assert cli.main(argv) == 0
+    assert "resuming" in capsys.readouterr().err
+    assert box_detector.batches == 2  # only the two frames not yet done
+    ds = io.open_dataset(out)
+    assert sorted(ds["source"].values.tolist()) == sorted(str(Path(p).resolve()) for p in photos)
+    assert ds.sizes["frame"] == 4 and not parts.exists()
+
+
+def test_models_lock_pins_bundled_models_and_detect_obeys_it(tmp_path, capsys):
+    """`featx models --lock` writes repo, revision and sha256; `detect --lock` refuses others."""
+    import cv2
+    import skimage.data
+
+    bundled = ["blazeface_full", "blazeface_short", "facemesh_v2", "mp_blendshapes"]
+    lock = tmp_path / "featx.lock"
+    assert cli.main(["models", "--lock", str(lock), *bundled, "mini_xception"]) == 0
+    assert f"wrote {lock}: 5 models locked" in capsys.readouterr().out
+    data = json.loads(lock.read_text())
+    for model_id in bundled:
+        (name,) = hub.card(model_id).files
+        assert data["models"][model_id]["files"] == {name: hub.sha256(hub.ASSETS_DIR / name)}
+        assert data["models"][model_id]["revision"].startswith("featx-")
+    assert cli.main(["models", "--lock", str(lock), "mini_xception"]) == 2  # no silent replace
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), skimage.data.astronaut()[..., ::-1])
+    out = tmp_path / "out.nc"
+    argv = ["detect", str(photo), "-o", str(out), "--no-progress", "--lock", str(lock)]
+    assert cli.main(argv) == 0
+    models = json.loads(io.open_dataset(out).attrs["models"])
+    assert models["mesh"]["revision"] == data["models"]["facemesh_v2"]["revision"]
+    assert models["mesh"]["sha256"] == data["models"]["facemesh_v2"]["files"]
+    data["models"]["mini_xception"]["files"]["mini_xception.safetensors"] = "0" * 64
+    lock.write_text(json.dumps(data))
+    assert cli.main([*argv, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "mini_xception.safetensors" in err and "0" * 64 in err and "differs from lock" in err

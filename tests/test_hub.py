@@ -367,6 +367,8 @@ def test_bundled_files_resolve_inside_assets(tmp_path, monkeypatch):
     with pytest.raises(hub.ModelNotFoundError, match="mini_xception.safetensors"):
         c.fetch()
     (tmp_path / "mini_xception.safetensors").write_bytes(b"x")
+    digest = hashlib.sha256(b"x").hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(f"{digest}  mini_xception.safetensors\n")
     assert c.fetch() == {"mini_xception.safetensors": tmp_path / "mini_xception.safetensors"}
 
 
@@ -471,8 +473,16 @@ class _Payload:
 def test_read_state_dict_refuses_arbitrary_objects(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": _Payload()}, path)
-    with pytest.raises(hub.WeightsError, match="evil.pth"):
+    with pytest.raises(hub.WeightsError, match="evil.pth") as e:
         hub.read_state_dict(path)
+    assert "refused: this file would run code when loaded" in str(e.value)
+    assert "weights_only=False" not in str(e.value)  # not torch's advice to load it anyway
+    assert _UNPICKLED == []
+    # the legacy multitask checkpoint is read the same way
+    c = hub.card("face_multitask_v2")
+    torch.save({"config": {}, "model": {}, "extra": _Payload()}, path)
+    with pytest.raises(hub.WeightsError, match="refused: this file would run code"):
+        c.loader(c, {c.files[0]: path})
     assert _UNPICKLED == []
 
 

@@ -62,11 +62,15 @@ def full_float32() -> Iterator[None]:
 
 
 def model_provenance(card: hub.ModelCard, paths: Mapping[str, Path]) -> dict[str, Any]:
-    """What the ``models`` attr records for one stage: name, repo, revision, files' sha256."""
+    """What the ``models`` attr records for one stage: name, repo, revision, files' sha256.
+
+    ``revision`` is the commit the files came from (the hub-cache snapshot), else the card's
+    ``revision`` (None for a ``model_dir`` folder), ``"featx-<version>"`` for bundled files.
+    """
     return {
         "name": card.id,
         "repo": card.repo,
-        "revision": card.revision,
+        "revision": hub.revision_of(card, dict(paths)),
         "sha256": {Path(p).name: hub.sha256(p) for p in paths.values()},
         "license": card.license,
         "non_commercial": card.non_commercial,
@@ -175,14 +179,16 @@ class BaseDetector:
         *,
         paths: Mapping[str, Path] | None = None,
         record_as: str | None = None,
+        lock: hub.lock.Lock | None = None,
     ) -> Any:
         """Load ``card``'s model onto the device as ``nets[stage]`` and record its provenance.
 
-        ``paths`` loads those files instead of fetching the card's; the provenance goes under
-        ``models[record_as or stage]``.
+        ``paths`` loads those files instead of fetching the card's; either way each file is
+        checked against its known hash and ``lock`` (None: ``FEATX_LOCK``). The provenance
+        goes under ``models[record_as or stage]``.
         """
-        paths = card.fetch(model_dir) if paths is None else dict(paths)
-        self.nets[stage] = card.load(device=self.device, paths=paths)
+        paths = card.fetch(model_dir, lock) if paths is None else dict(paths)
+        self.nets[stage] = card.load(device=self.device, paths=paths, lock=lock)
         self.models[record_as or stage] = model_provenance(card, paths)
         return self.nets[stage]
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -149,6 +150,9 @@ class MPDetector(BaseDetector):
     min_detection_confidence
         Deprecated name of ``face_detection_threshold`` (MediaPipe's name); warns
         (``FutureWarning``).
+    lock
+        A lock file (``featx models --lock``): refuse a bundled file whose sha256 differs
+        from it; None: ``FEATX_LOCK``, if set.
 
     Examples
     --------
@@ -177,6 +181,7 @@ class MPDetector(BaseDetector):
         device: str = "auto",
         backend: str = "auto",
         min_detection_confidence: float | None = None,
+        lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
         threshold = _detection_threshold(face_detection_threshold, min_detection_confidence)
@@ -210,7 +215,7 @@ class MPDetector(BaseDetector):
         if emotions:
             stages["emotion"] = "mini_xception"
         for stage, model_id in stages.items():
-            self.load_stage(stage, hub.card(model_id))
+            self.load_stage(stage, hub.card(model_id), lock=lock)
         if self.backend == "openvino":
             try:
                 compiled = self._openvino_nets()
@@ -228,6 +233,7 @@ class MPDetector(BaseDetector):
                     self.nets[stage] = net
                     self.models[stage]["runtime"] = f"openvino {openvino_runtime.version()}"
         geometry = hub.ASSETS_DIR / "mp_geometry.safetensors"
+        hub.integrity.verify(hub.card("facemesh_v2"), geometry)  # bundled: SHA256SUMS
         self.canonical_face = mesh_pose.canonical_face(hub.read_state_dict(geometry))
         self.models["facepose"] = {
             "name": "mediapipe_geometry",

@@ -62,6 +62,9 @@ class Detector(IdentityDetector):
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     model_dir
         A folder of downloaded weight files (else ``FEATX_MODEL_DIR``, else the hub).
+    lock
+        A lock file (``featx models --lock``): load exactly its revisions and refuse a file
+        whose sha256 differs; None: ``FEATX_LOCK``, if set.
 
     Examples
     --------
@@ -86,6 +89,7 @@ class Detector(IdentityDetector):
         face_identity_threshold: float = 0.8,
         device: str = "auto",
         model_dir: str | Path | None = None,
+        lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
         if face_model is None:
@@ -119,7 +123,7 @@ class Detector(IdentityDetector):
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
-            self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"))
+            self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock)
         self._set_labels()
 
     def _set_labels(self) -> None:

@@ -128,6 +128,9 @@ class Detectorv2(IdentityDetector):
         one from the same hub repo, or the path of a local checkpoint file.
     model_dir
         A folder of downloaded weight files (else ``FEATX_MODEL_DIR``, else the hub).
+    lock
+        A lock file (``featx models --lock``): load exactly its revisions and refuse a file
+        whose sha256 differs; None: ``FEATX_LOCK``, if set.
 
     Examples
     --------
@@ -149,6 +152,7 @@ class Detectorv2(IdentityDetector):
         amp: bool = False,
         weights: str | Path | None = None,
         model_dir: str | Path | None = None,
+        lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
         if amp and not self.device.startswith("cuda"):
@@ -173,10 +177,12 @@ class Detectorv2(IdentityDetector):
             stages["identity"] = hub.card(identity_model, task="identity")
         for stage, c in stages.items():
             if stage != "multitask":
-                self.load_stage(stage, c, model_dir)
+                self.load_stage(stage, c, model_dir, lock=lock)
                 continue
-            c, paths = _multitask_files(c, weights, model_dir)
-            _check_labels(self.load_stage(stage, c, paths=paths).config, paths[c.files[0]])
+            c, paths = _multitask_files(c, weights, model_dir, lock)
+            _check_labels(
+                self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
+            )
         self.multitask_config: mt.MultitaskConfig = self.nets["multitask"].config
         identity = self.nets.get("identity")
         self.var_attrs = {
@@ -235,14 +241,14 @@ class Detectorv2(IdentityDetector):
 
 
 def _multitask_files(
-    c: hub.ModelCard, weights: str | Path | None, model_dir: str | Path | None
+    c: hub.ModelCard, weights: str | Path | None, model_dir: str | Path | None, lock=None
 ) -> tuple[hub.ModelCard, dict[str, Path]]:
     """The card and file paths of the checkpoint ``weights`` names (see :class:`Detectorv2`)."""
     if weights is None:
-        return c, c.fetch(model_dir)
+        return c, c.fetch(model_dir, lock)
     if str(weights) in CHECKPOINTS:
         c = dataclasses.replace(c, files=(str(weights),))
-        return c, c.fetch(model_dir)
+        return c, c.fetch(model_dir, lock)
     path = Path(weights).expanduser()
     if not path.is_file():
         raise hub.ModelNotFoundError(

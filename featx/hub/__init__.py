@@ -13,7 +13,9 @@ environment variable, else (2) the Hugging Face hub through ``huggingface_hub`` 
 
 Modules: :mod:`~featx.hub.card` (the card), :mod:`~featx.hub.lookup` (``card``,
 ``list_models``, ``licenses``), :mod:`~featx.hub.fetch` (finding the files, and the error that
-says how to provide them), :mod:`~featx.hub.cards` (the card data). Reading weight files
+says how to provide them), :mod:`~featx.hub.integrity` (each file checked against its hash
+before use), :mod:`~featx.hub.lock` (lock files: exact revisions and hashes),
+:mod:`~featx.hub.cards` (the card data). Reading weight files
 (``read_state_dict``, ``load_into``, ``sha256``) lives in :mod:`featx.nn.weights`.
 
 Example
@@ -32,6 +34,8 @@ from __future__ import annotations
 from featx.hub.card import TASKS, ModelCard, Ref
 from featx.hub.cards import CARDS, FACE_MAPS, MODELS
 from featx.hub.fetch import ASSETS_DIR, MODEL_DIR_ENV, ModelNotFoundError
+from featx.hub.integrity import IntegrityError, revision_of
+from featx.hub.lock import LOCK_ENV, read_lock, write_lock
 from featx.hub.lookup import card, licenses, list_models
 from featx.nn.weights import WeightsError, load_into, read_state_dict, sha256
 
@@ -39,9 +43,11 @@ __all__ = [
     "ASSETS_DIR",
     "CARDS",
     "FACE_MAPS",
+    "LOCK_ENV",
     "MODELS",
     "MODEL_DIR_ENV",
     "TASKS",
+    "IntegrityError",
     "ModelCard",
     "ModelNotFoundError",
     "Ref",
@@ -50,6 +56,9 @@ __all__ = [
     "licenses",
     "list_models",
     "load_into",
+    "read_lock",
     "read_state_dict",
+    "revision_of",
     "sha256",
+    "write_lock",
 ]

@@ -22,9 +22,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from featx.hub.fetch import fetch_files
+from featx.hub.fetch import checked, fetch_files
+
+if TYPE_CHECKING:  # pragma: no cover
+    from featx.hub.lock import Lock
 
 __all__ = ["TASKS", "ModelCard", "Ref"]
 
@@ -113,28 +116,35 @@ class ModelCard:
             raise NotImplementedError(f"featx has no implementation of model {self.id!r} yet")
         return self.builder().eval()
 
-    def fetch(self, model_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-        """Local paths of this model's files, keyed by the names in ``files``.
+    def fetch(
+        self, model_dir: str | os.PathLike | None = None, lock: Lock | None | bool = None
+    ) -> dict[str, Path]:
+        """Local paths of this model's files, keyed by the names in ``files``, each checked.
 
-        For the first file, ``fallback_files`` are tried in order when it is absent.
-        Raises :class:`~featx.hub.ModelNotFoundError` naming what is missing and how to
-        provide it.
+        For the first file, ``fallback_files`` are tried in order when it is absent. Each file
+        is checked against its known hash, and against ``lock`` (a lock file or its content;
+        None: ``FEATX_LOCK``; False: no lock). Raises :class:`~featx.hub.ModelNotFoundError`
+        naming what is missing and how to provide it, :class:`~featx.hub.IntegrityError` for
+        a file that fails a check.
         """
-        return fetch_files(self, model_dir)
+        return fetch_files(self, model_dir, lock)
 
     def load(
         self,
         model_dir: str | os.PathLike | None = None,
         device: str = "cpu",
         paths: dict[str, Path] | None = None,
+        lock: Lock | None | bool = None,
     ):
         """The model with its real weights (a torch module in eval mode, or a predictor).
 
-        ``paths`` (as :meth:`fetch` returns them) loads those files instead of fetching.
+        ``paths`` (as :meth:`fetch` returns them) loads those files instead of fetching; they
+        are checked as fetched files are (``lock`` as in :meth:`fetch`).
         """
         if self.loader is None:
             raise NotImplementedError(f"featx cannot load model {self.id!r} yet")
-        model = self.loader(self, self.fetch(model_dir) if paths is None else paths)
+        paths = self.fetch(model_dir, lock) if paths is None else checked(self, paths, lock)
+        model = self.loader(self, paths)
         if hasattr(model, "to") and hasattr(model, "eval"):
             model = model.to(device).eval()
         return model

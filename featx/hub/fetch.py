@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from featx.hub.card import ModelCard
+    from featx.hub.lock import Lock
 
 __all__ = ["ASSETS_DIR", "MODEL_DIR_ENV", "ModelNotFoundError", "fetch_files"]
 
@@ -34,19 +35,45 @@ class ModelNotFoundError(FileNotFoundError):
     """A model's weight file is neither in ``model_dir``/``FEATX_MODEL_DIR`` nor on the hub."""
 
 
-def fetch_files(c: ModelCard, model_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Local paths of a card's files, keyed by the names in ``c.files``.
+def fetch_files(
+    c: ModelCard, model_dir: str | os.PathLike | None = None, lock: Lock | None | bool = None
+) -> dict[str, Path]:
+    """Local paths of a card's files, keyed by the names in ``c.files``, each checked.
 
-    For the first file, ``c.fallback_files`` are tried in order when it is absent. Raises
-    :class:`ModelNotFoundError` naming what is missing and how to provide it.
+    For the first file, ``c.fallback_files`` are tried in order when it is absent. Every file
+    is checked against the hash it is known by (:func:`featx.hub.integrity.verify`) and, with
+    a lock (``lock``; None: ``FEATX_LOCK``, False: none), fetched at the locked revision and
+    checked against the locked sha256. Raises :class:`ModelNotFoundError` naming what is
+    missing and how to provide it, :class:`~featx.hub.integrity.IntegrityError` for a file
+    that fails a check.
     """
+    from featx.hub.lock import env_lock, lock_entry
+
+    lock = env_lock() if lock is None else lock or None
+    revision = lock_entry(c, lock).get("revision") if lock is not None else c.revision
     if c.bundled:
-        return {f: _bundled_path(c, f) for f in c.files}
-    folder = model_dir if model_dir is not None else os.environ.get(MODEL_DIR_ENV) or None
-    paths = {}
-    for i, f in enumerate(c.files):
-        names = (f, *c.fallback_files) if i == 0 else (f,)
-        paths[f] = _resolve(c, names, Path(folder).expanduser() if folder else None)
+        paths = {f: _bundled_path(c, f) for f in c.files}
+    else:
+        folder = model_dir if model_dir is not None else os.environ.get(MODEL_DIR_ENV) or None
+        paths = {}
+        for i, f in enumerate(c.files):
+            names = (f, *c.fallback_files) if i == 0 else (f,)
+            found = _resolve(c, names, Path(folder).expanduser() if folder else None, revision)
+            paths[f] = found
+    return checked(c, paths, False if lock is None else lock)
+
+
+def checked(c: ModelCard, paths: dict[str, Path], lock: Lock | None | bool = None) -> dict:
+    """``paths`` after checking each file's hash, and against ``lock`` (see
+    :func:`fetch_files`); for files given by hand rather than fetched."""
+    from featx.hub.integrity import verify
+    from featx.hub.lock import check_locked, env_lock
+
+    lock = env_lock() if lock is None else lock or None
+    for p in paths.values():
+        verify(c, p)
+    if lock is not None:
+        check_locked(c, paths, lock)
     return paths
 
 
@@ -67,7 +94,49 @@ def _bundled_path(c: ModelCard, filename: str) -> Path:
     return path
 
 
-def _resolve(c: ModelCard, names: tuple[str, ...], folder: Path | None) -> Path:
+def _hub_offline() -> str | None:
+    """Why the hub is not to be asked (``HF_HUB_OFFLINE``, or unreachable), else None.
+
+    Reachability is tried once per process and endpoint (one TCP connection, 3 s at most), so
+    an offline machine gets its error at once instead of after minutes of retries.
+    """
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    if constants.HF_HUB_OFFLINE or flag in ("1", "on", "yes", "true"):
+        return "HF_HUB_OFFLINE is set, so only the local cache was searched"
+    endpoint = constants.ENDPOINT
+    if endpoint not in _REACHABLE:
+        _REACHABLE[endpoint] = _reachable(endpoint)
+    if not _REACHABLE[endpoint]:
+        return f"the hub ({endpoint}) cannot be reached, so only the local cache was searched"
+    return None
+
+
+#: endpoint -> whether a TCP connection to it succeeded (tried once per process).
+_REACHABLE: dict[str, bool] = {}
+
+
+def _reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``endpoint`` (or to the proxy it is reached through,
+    ``HTTPS_PROXY`` and the like) opens within ``timeout`` seconds."""
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _resolve(c: ModelCard, names: tuple[str, ...], folder: Path | None, revision) -> Path:
     looked: list[str] = []
     if folder is not None:
         for name in names:
@@ -84,16 +153,20 @@ def _resolve(c: ModelCard, names: tuple[str, ...], folder: Path | None) -> Path:
     )
 
     hub_errors: list[str] = []
-    cache_only = False  # after the hub proved unreachable, only look in the cache
+    offline = _hub_offline()
+    cache_only = offline is not None  # also once the hub proved unreachable
     for name in names:
         try:
             return Path(
-                hf_hub_download(c.repo, name, revision=c.revision, local_files_only=cache_only)
+                hf_hub_download(c.repo, name, revision=revision, local_files_only=cache_only)
             )
         except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError, OSError) as e:
             cache_only = cache_only or isinstance(e, LocalEntryNotFoundError)
             reason = str(e).splitlines()[0] if str(e) else ""
-            hub_errors.append(f"{name}: {type(e).__name__}: {reason}")
+            if offline is not None and isinstance(e, LocalEntryNotFoundError):
+                reason = f"not in the cache ({offline})"
+            at = f" at revision {revision}" if revision else ""
+            hub_errors.append(f"{name}{at}: {type(e).__name__}: {reason}")
     raise ModelNotFoundError(_missing_message(c, names, looked, hub_errors))
 
 

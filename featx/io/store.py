@@ -200,6 +200,10 @@ def save(
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
         os.close(fd)
         tmp = Path(name)
+    # mkstemp/mkdtemp make the file 0600 (folder 0700): give it the mode open() would
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, (0o777 if tmp.is_dir() else 0o666) & ~umask)
     try:
         if engine == "zarr":
             out.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)

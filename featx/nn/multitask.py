@@ -430,7 +430,7 @@ def load(card, paths: dict) -> FaceMultitask:
     """
     import json
 
-    from featx.nn.weights import WeightsError, load_into, read_state_dict
+    from featx.nn.weights import WeightsError, load_into, read_state_dict, torch_load
 
     path = paths[card.files[0]]
     if path.suffix == ".safetensors":
@@ -444,8 +444,8 @@ def load(card, paths: dict) -> FaceMultitask:
             raise WeightsError(f"cannot read weight file {path}: {type(e).__name__}: {e}") from e
         state = read_state_dict(path)
     else:
+        data = torch_load(path)
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
             config, state = data.get("config"), data["model"]
         except Exception as e:
             raise WeightsError(

@@ -31,11 +31,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "WeightsError",
+    "git_blob_sha1",
     "load_into",
     "load_lacking",
     "load_strict",
     "read_state_dict",
     "sha256",
+    "torch_load",
 ]
 
 
@@ -43,16 +45,29 @@ class WeightsError(ValueError):
     """A weight file is unreadable, unsafe, or does not fit the model."""
 
 
-# (resolved path, size, mtime_ns) -> hex digest: a file is hashed once per version.
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+# (algorithm, resolved path, size, mtime_ns) -> hex digest: a file is hashed once per version.
+_DIGESTS: dict[tuple[str, str, int, int], str] = {}
 
 
-def _digest(path: Path, chunk_size: int) -> str:
-    h = hashlib.sha256()
+def _digest(path: Path, chunk_size: int, algorithm: str) -> str:
+    if algorithm == "git-sha1":  # git's blob id: sha1 of b"blob <size>\0" + content
+        h = hashlib.sha1(usedforsecurity=False)
+        h.update(b"blob %d\0" % path.stat().st_size)
+    else:
+        h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk_size):
             h.update(block)
     return h.hexdigest()
+
+
+def _cached_digest(path: str | os.PathLike, chunk_size: int, algorithm: str) -> str:
+    resolved = Path(path).resolve()
+    st = resolved.stat()
+    key = (algorithm, str(resolved), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _digest(resolved, chunk_size, algorithm)
+    return _DIGESTS[key]
 
 
 def sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
@@ -61,12 +76,39 @@ def sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     The digest is remembered under the file's resolved path, size and modification time (ns):
     asking again for an unchanged file does not read it, a rewritten file is hashed anew.
     """
-    resolved = Path(path).resolve()
-    st = resolved.stat()
-    key = (str(resolved), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = _digest(resolved, chunk_size)
-    return _DIGESTS[key]
+    return _cached_digest(path, chunk_size, "sha256")
+
+
+def git_blob_sha1(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Git's object id of a file (hex sha1 of ``b"blob <size>\\0"`` + content), as
+    :func:`sha256` remembered once per version of the file.
+
+    The Hugging Face cache names a non-LFS file's blob by this id.
+    """
+    return _cached_digest(path, chunk_size, "git-sha1")
+
+
+def torch_load(path: str | os.PathLike) -> Any:
+    """A pickled torch file's contents, read with ``torch.load(weights_only=True)`` only.
+
+    Raises :class:`WeightsError` naming the file; a file whose pickle would call anything
+    beyond torch's tensor rebuilders is refused (nothing in it runs) with
+    "refused: this file would run code when loaded".
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise WeightsError(
+            f"weight file {path} refused: this file would run code when loaded (its pickle "
+            "names objects other than tensors); featx reads pickled weights only as data. "
+            "Use a .safetensors file, or re-save the file's tensors with torch.save(state_dict)"
+        ) from e
+    except Exception as e:
+        raise WeightsError(f"cannot read weight file {path}: {type(e).__name__}: {e}") from e
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -83,15 +125,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weight file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             data = load_file(str(path))
-        else:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"cannot read weight file {path}: {type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise WeightsError(f"cannot read weight file {path}: {type(e).__name__}: {e}") from e
+    else:
+        data = torch_load(path)
     if isinstance(data, Mapping):
         for wrapper in ("state_dict", "net"):
             if isinstance(data.get(wrapper), Mapping):
