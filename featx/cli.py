@@ -4,6 +4,7 @@ Examples
 --------
 $ featx detect photo.jpg clip.mp4 -o out.nc   # MPDetector: bundled models, no download
 $ featx detect clip.mp4 -o out.csv --csv-layout fex   # a Py-Feat Fex table
+$ featx detect videos/ --out study/ --workers 4 --metadata participants.csv   # a study on Dask
 $ featx models            # the model table with licences; non-commercial ones marked
 $ featx models --lock featx.lock retinaface mobilefacenet   # pin revisions and hashes
 $ featx demo              # runs with no download
@@ -29,6 +30,9 @@ examples:
   featx detect photo.jpg clip.mp4 -o out.nc      MPDetector: bundled models, no download
   featx detect clip.mp4 -o out.csv --csv-layout fex
                                                  a Py-Feat Fex table instead of netCDF
+  featx detect videos/ --out study/ --workers 4 --metadata participants.csv
+                                                 a study: one zarr store per video on Dask
+  featx --version --verbose                      versions of featx, its libraries, devices
   featx models                                   the models, licences and hub repos
   featx models --lock featx.lock MODEL ...       pin each model's revision and sha256
   featx demo                                     runs with no download
@@ -197,19 +201,65 @@ def _write_csv(ds, output: Path, layout: str) -> None:
         _remove(tmp)
 
 
-def _detect(args: argparse.Namespace) -> int:
+def _detector(args: argparse.Namespace):
     import importlib
 
+    module, name = DETECTORS[args.detector]
+    lock = {} if args.lock is None else {"lock": args.lock}
+    return getattr(importlib.import_module(module), name)(**lock)
+
+
+def _study(args: argparse.Namespace) -> int:
+    """``featx detect VIDEOS --out STUDY``: :func:`featx.study.detect_many` on Dask."""
+    from featx import study
+
+    if args.csv_layout is not None or args.overwrite:
+        raise CLIError("--csv-layout and --overwrite are for -o; a study folder resumes")
+    if args.workers is not None and args.scheduler is not None:
+        raise CLIError("give --workers (a local cluster) or --scheduler (a running one), not both")
+    out = Path(args.out)
+    _check_folder(out)  # its parent must exist; detect_many makes the folder
+    sources = args.paths if len(args.paths) > 1 else args.paths[0]
+    client = None
+    if args.scheduler is not None:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    try:
+        manifest = study.detect_many(
+            sources,
+            _detector(args),
+            out,
+            metadata=args.metadata,
+            client=client,
+            workers=args.workers,
+            progress=not args.no_progress,
+            batch_size=args.batch_size,
+            skip_frames=args.skip_frames,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    counts = manifest["status"].value_counts().to_dict()
+    print(f"wrote {out}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return 0 if set(counts) <= {"done"} else 1
+
+
+def _detect(args: argparse.Namespace) -> int:
     from featx import media
 
+    if (args.output is None) == (args.out is None):
+        raise CLIError("give -o/--output (one Dataset) or --out (a study folder), not both")
+    if args.out is not None:
+        return _study(args)
+    if args.workers is not None or args.scheduler is not None or args.metadata is not None:
+        raise CLIError("--workers, --scheduler and --metadata are for a study (--out FOLDER)")
     resume = _plan(args)
     try:  # a missing or unreadable input is reported before any model loads
         media.probe(args.paths)
     except media.MediaError as err:
         raise CLIError(str(err)) from err
-    module, name = DETECTORS[args.detector]
-    lock = {} if args.lock is None else {"lock": args.lock}
-    detector = getattr(importlib.import_module(module), name)(**lock)
+    detector = _detector(args)
     output = Path(args.output)
     store = _store(output)
     if not resume:
@@ -246,7 +296,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for the ``featx`` command."""
-    from featx._version import __version__
 
     def command(name: str, **kwargs) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, **kwargs)
@@ -260,9 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"featx {__version__}")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="with --version: also the libraries, devices and model cache",
+    )
     parser.add_argument("--debug", action="store_true", help="on an error, show the traceback")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
     models = command("models", help="list the models, their licences and hub repos; --lock "
                      "pins their revisions and hashes",
                      description="List the models, or with --lock FILE write a lock file of "
@@ -280,9 +334,27 @@ def build_parser() -> argparse.ArgumentParser:
                      "finishes, and running the same command again resumes an interrupted "
                      "run.")  # fmt: skip
     detect.add_argument("paths", nargs="+", help="images, videos or folders")
-    detect.add_argument("-o", "--output", required=True,
+    detect.add_argument("-o", "--output",
                         help="netCDF-4 (.nc, .nc4, .h5, .hdf5), zarr (.zarr) or a CSV table "
                         "(.csv, see --csv-layout)")  # fmt: skip
+    detect.add_argument("--out", metavar="FOLDER",
+                        help="a study folder instead: one zarr store per video and a "
+                        "manifest, run on Dask (needs featx[scale]); rerun to resume")  # fmt: skip
+    detect.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="with --out: local worker processes (default: one per core)",
+    )
+    detect.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="with --out: a running Dask scheduler, e.g. tcp://host:8786",
+    )
+    detect.add_argument("--metadata", metavar="CSV", default=None,
+                        help="with --out: a table with a source column (path or file stem) "
+                        "and subject, session, condition, ... columns")  # fmt: skip
     detect.add_argument("--csv-layout", choices=CSV_LAYOUTS, default=None,
                         help="for a .csv output: tidy (one row per frame, face and measure; "
                         "the default) or fex (Py-Feat's Fex table, one row per face)")  # fmt: skip
@@ -323,7 +395,15 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``featx`` command: 0 done, 1 failed, 2 bad usage, 130 interrupted."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from featx._version import __version__, show_versions
+
+        show_versions() if args.verbose else print(f"featx {__version__}")
+        return 0
+    if args.command is None:
+        parser.error("a command is required (models, detect or demo)")
     try:
         return args.run(args)
     except KeyboardInterrupt:

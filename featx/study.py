@@ -63,7 +63,8 @@ def detector_spec(detector: Any) -> dict[str, Any]:
     """What rebuilds ``detector`` on a worker: ``{"class": "module.Name", "kwargs": {...}}``.
 
     The kwargs are the options of ``detector.config()`` (its constructor arguments that change
-    results) plus its device, so a worker builds the same detector on the same kind of device.
+    results), where its weights come from (``load_options``: ``model_dir``, ``lock``) and its
+    device, so a worker builds the same detector from the same files on the same kind of device.
     """
     if not callable(getattr(detector, "config", None)):
         raise TypeError(
@@ -72,6 +73,7 @@ def detector_spec(detector: Any) -> dict[str, Any]:
         )
     config = detector.config()
     kwargs = dict(config["options"])
+    kwargs |= {k: v for k, v in getattr(detector, "load_options", {}).items() if v is not None}
     if getattr(detector, "device", None) is not None:
         kwargs["device"] = detector.device
     spec = {"class": config["detector"], "kwargs": kwargs}
@@ -243,6 +245,7 @@ def detect_many(
     *,
     metadata: str | os.PathLike | pd.DataFrame | None = None,
     client: Any = None,
+    workers: int | None = None,
     progress: bool = True,
     **detect_kwargs: Any,
 ) -> pd.DataFrame:
@@ -264,8 +267,11 @@ def detect_many(
         and one column per attribute (subject, session, condition, ...); every video needs
         exactly one row and every row one video.
     client
-        A ``dask.distributed.Client``; None starts a LocalCluster sized to the machine (one
-        single-threaded worker process per core, at most one per video) for this call.
+        A ``dask.distributed.Client``; None starts a LocalCluster for this call with
+        ``workers`` single-threaded worker processes (default one per core, at most one per
+        video).
+    workers
+        The LocalCluster's size when ``client`` is None.
     progress
         A progress bar over videos (frames done in its postfix).
     **detect_kwargs
@@ -303,8 +309,10 @@ def detect_many(
             if not (rows.get(s, {}).get("status") == "done" and (out / names[s]).exists())
         ]
         resources = {"GPU": 1} if str(getattr(detector, "device", "")).startswith("cuda") else None
+        if client is None:
+            workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
         with (
-            _client(client, len(todo)) as dask_client,
+            _client(client, workers) as dask_client,
             tqdm(
                 total=len(paths), initial=len(paths) - len(todo), unit="video", disable=not progress
             ) as bar,
@@ -339,14 +347,13 @@ def detect_many(
 
 
 @contextlib.contextmanager
-def _client(client: Any, n_tasks: int) -> Iterator[Any]:
-    """``client``, or a LocalCluster's client for the duration (one worker per core)."""
+def _client(client: Any, workers: int | None) -> Iterator[Any]:
+    """``client``, or for the duration the client of a LocalCluster of ``workers`` processes."""
     if client is not None:
         yield client
         return
     from distributed import Client, LocalCluster
 
-    workers = max(1, min(os.cpu_count() or 1, n_tasks))
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster:
         with Client(cluster) as local:
             yield local

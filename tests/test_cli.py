@@ -313,3 +313,58 @@ def test_models_lock_pins_bundled_models_and_detect_obeys_it(tmp_path, capsys):
     assert cli.main([*argv, "--overwrite"]) == 1
     err = capsys.readouterr().err
     assert "mini_xception.safetensors" in err and "0" * 64 in err and "differs from lock" in err
+
+
+def _face_video(path: Path, n_frames: int, shift: int) -> Path:
+    """The astronaut's face (public domain, NASA) moving across a small canvas."""
+    import cv2
+    import skimage.data
+
+    face = skimage.data.astronaut()[20:220, 140:340][..., ::-1]
+    face = cv2.resize(face, (100, 100))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (200, 140))
+    for i in range(n_frames):
+        frame = np.full((140, 200, 3), 90, np.uint8)
+        x = shift + 3 * i
+        frame[20:120, x : x + 100] = face
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.requires("distributed", "zarr")
+def test_detect_out_runs_a_study_on_local_workers_with_metadata(tmp_path, capsys):
+    """The real MPDetector, rebuilt on a worker process from its config."""
+    import featx
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    _face_video(videos / "p1.avi", 6, 10)
+    _face_video(videos / "p2.avi", 4, 60)
+    meta = tmp_path / "participants.csv"
+    pd.DataFrame({"source": ["p1", "p2"], "condition": ["a", "b"]}).to_csv(meta, index=False)
+    out = tmp_path / "study"
+    argv = ["detect", str(videos), "--out", str(out), "--workers", "1", "--metadata", str(meta)]
+    assert cli.main([*argv, "--no-progress"]) == 0
+    assert "2 done" in capsys.readouterr().out
+    manifest = pd.read_csv(out / "manifest.csv")
+    assert manifest["status"].tolist() == ["done", "done"]
+    assert json.loads(manifest["config"][0])["face_detector"] == "full+short"
+    ds = featx.open_study(out)
+    assert ds["condition"].values.tolist() == ["a"] * 6 + ["b"] * 4
+    alone = featx.MPDetector().detect(videos / "p2.avi", progress=False)
+    p2 = ds.isel(frame=slice(6, None)).compute()
+    assert np.isfinite(p2["mesh"].values).all(axis=(1, 2, 3)).all()  # a face in every frame
+    np.testing.assert_allclose(p2["mesh"].values, alone["mesh"].values, atol=1e-4)
+    assert cli.main([*argv, "-o", "x.nc"]) == 2  # one of -o and --out
+    assert "not both" in capsys.readouterr().err
+
+
+def test_version_verbose_shows_versions(capsys):
+    import featx
+
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"featx {featx.__version__}"
+    assert cli.main(["--version", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("featx ") and "torch" in out and "model cache (HF_HOME)" in out

@@ -135,6 +135,9 @@ class BaseDetector:
         self.var_attrs: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
         self.nets: dict[str, Any] = {}
+        #: Where the weights came from (``model_dir``, ``lock``): not part of :meth:`config`
+        #: (they do not change results) but needed to rebuild the detector elsewhere.
+        self.load_options: dict[str, str | None] = {}
         #: Constructor options that change results, as given; subclasses fill it (:meth:`config`).
         self.options: dict[str, Any] = {}
 

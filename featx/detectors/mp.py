@@ -184,6 +184,7 @@ class MPDetector(BaseDetector):
         lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
+        self.load_options = {"lock": None if lock is None else str(lock)}
         threshold = _detection_threshold(face_detection_threshold, min_detection_confidence)
         validators.choice("backend", backend, BACKENDS)
         on_cpu = torch.device(self.device).type == "cpu"

@@ -92,6 +92,8 @@ class Detector(IdentityDetector):
         lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
+        where = {"model_dir": model_dir, "lock": lock}
+        self.load_options = {k: None if v is None else str(v) for k, v in where.items()}
         if face_model is None:
             raise ValueError("Detector needs a face_model ('retinaface' or 'img2pose')")
         if facepose_model == "auto":

@@ -155,6 +155,8 @@ class Detectorv2(IdentityDetector):
         lock: str | Path | None = None,
     ) -> None:
         super().__init__(device=device)
+        where = {"model_dir": model_dir, "lock": lock}
+        self.load_options = {k: None if v is None else str(v) for k, v in where.items()}
         if amp and not self.device.startswith("cuda"):
             raise ValueError(
                 f"amp=True (bfloat16 autocast) needs a CUDA device, but this detector runs on "
