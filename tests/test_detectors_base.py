@@ -478,3 +478,22 @@ def test_resume_continues_the_box_tracker(tmp_path):
     assert [t["slot"] for t in state["tracker"]["tracks"]] == [0, 1]
     resumed = SquareDetector().detect(path, batch_size=3, output=out, progress=False)
     np.testing.assert_array_equal(resumed["face_rect"].values, whole["face_rect"].values)
+
+
+def test_pyfeat_detect_image_and_detect_video_are_aliases_of_detect(tmp_path, video):
+    det = SquareDetector()
+    clip = det.detect_video(video, skip_frames=None, progress_bar=False, batch_size=4)
+    xr_equal = SquareDetector().detect(video, progress=False, batch_size=4)
+    np.testing.assert_array_equal(clip["face_rect"].values, xr_equal["face_rect"].values)
+    image = tmp_path / "a.png"
+    frame = np.zeros((40, 40, 3), np.uint8)
+    frame[5:15, 5:15] = 255
+    cv2.imwrite(str(image), frame)
+    out = tmp_path / "faces.nc"
+    ds = det.detect_image([str(image)], save=out, progress_bar=False)
+    assert out.exists() and ds.sizes["frame"] == 1
+    np.testing.assert_allclose(ds["face_rect"].values[0, 0], [5, 5, 10, 10])
+    with pytest.raises(TypeError, match=r"detect_image\(output_size=...\): featx does not rescale"):
+        det.detect_image([str(image)], output_size=512)
+    with pytest.raises(TypeError, match="detect_many"):
+        det.detect_video(video, num_workers=4)

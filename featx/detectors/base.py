@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from featx import hub, media, schema, validators
+from featx.detectors.pyfeat_calls import PyFeatCalls
 from featx.detectors.runstore import RunStore, run_lock, run_record
 
 
@@ -93,7 +94,7 @@ def split_faces(
     ]
 
 
-class BaseDetector:
+class BaseDetector(PyFeatCalls):
     """Shared loop of all detectors; subclasses implement :meth:`process_batch`.
 
     Parameters
