@@ -186,8 +186,10 @@ def opened(videos, tmp_path, client):
         lambda ds: ds.feat.smooth("butter", cutoff=2.0, order=2, variables="aus"),
         lambda ds: ds.feat.baseline(variables="aus"),
         lambda ds: ds.feat.clean(variables="aus"),
+        lambda ds: ds.feat.resample(samples=3, variables="aus"),
+        lambda ds: ds.feat.resample(hz=4.0, method="linear", variables="aus"),
     ],
-    ids=["smooth", "butter", "baseline", "clean"],
+    ids=["smooth", "butter", "baseline", "clean", "resample", "resample-linear"],
 )
 def test_per_source_steps_stay_lazy_and_equal_the_in_memory_path(opened, step):
     lazy, eager = opened

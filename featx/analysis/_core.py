@@ -321,6 +321,15 @@ def _lazy_per_source(data: Any, groups: Sequence[Source], func: Callable, dtype:
     return da.concatenate(pieces, axis=0)[inverse]
 
 
+def join_frames(pieces: Sequence[Any]) -> Any:
+    """Join arrays along frames: NumPy pieces with NumPy, dask pieces (a lazy study) with dask."""
+    if all(isinstance(p, np.ndarray) for p in pieces):
+        return np.concatenate(pieces)
+    import dask.array as da
+
+    return da.concatenate(pieces)
+
+
 def nearest(axis: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Index of the ``axis`` value (sorted) nearest each target; ties go to the earlier one.
 

@@ -37,6 +37,7 @@ from featx.analysis._core import (
     bridged,
     check_dataset,
     float_frame_vars,
+    join_frames,
     map_series,
     remask,
     select,
@@ -294,6 +295,20 @@ def _interpolate(block: np.ndarray, axis: np.ndarray, grid: np.ndarray) -> np.nd
     return np.where(exact, block[left], mixed)
 
 
+def _resample_block(
+    values: np.ndarray, axis: np.ndarray, bins: np.ndarray, grid: np.ndarray, method: str
+) -> np.ndarray:
+    """One source's (frames, ...) values on the grid: binned mean/median, or interpolated."""
+    values = np.asarray(values, dtype=np.float64)
+    block = values.reshape(len(values), -1)
+    if method == "linear":
+        out = _interpolate(block, axis, grid)
+    else:
+        groups = pd.DataFrame(block).groupby(bins)
+        out = getattr(groups, method)().reindex(range(len(grid))).to_numpy()
+    return out.reshape(len(grid), *values.shape[1:])
+
+
 def resample(
     ds: xr.Dataset,
     *,
@@ -317,7 +332,8 @@ def resample(
         ``"mean"`` / ``"median"``: aggregate the frames in ``[t, t + step)`` of each grid point
         ``t`` (NaN-aware; a bin with no face, or no frame at all when up-sampling, is NaN).
         ``"linear"``: interpolate between the two frames around each grid point (NaN if either
-        has no face); not with ``samples``.
+        has no face); not with ``samples``. On a lazy study (dask arrays) the result stays
+        lazy, one task per source.
     variables
         Variables to resample; default every float variable along ``frame``. Variables along
         ``frame`` that are not resampled (e.g. the integer ``identity``) are dropped.
@@ -363,14 +379,16 @@ def resample(
         grids.append(grid if src.unit == "s" else np.full(len(grid), np.nan))
         source_names += [src.source] * len(grid)
         for name, var in variables.items():
-            values = var.values[src.index].astype(np.float64)
-            block = values.reshape(len(values), -1)
-            if method == "linear":
-                out = _interpolate(block, src.axis, grid)
-            else:
-                groups = pd.DataFrame(block).groupby(bins)
-                out = getattr(groups, method)().reindex(range(len(grid))).to_numpy()
-            pieces[name].append(out.reshape(len(grid), *values.shape[1:]))
+            args = (src.axis, bins, grid, method)
+            if isinstance(var.data, np.ndarray):
+                pieces[name].append(_resample_block(var.values[src.index], *args))
+            else:  # a lazy study: one dask task per source
+                import dask
+                import dask.array as da
+
+                task = dask.delayed(_resample_block)(var.data[src.index], *args)
+                shape = (len(grid), *var.shape[1:])
+                pieces[name].append(da.from_delayed(task, shape=shape, dtype=np.float64))
 
     anchor = np.concatenate(anchors)
     n = len(anchor)
@@ -385,9 +403,7 @@ def resample(
         elif "frame" not in coord.dims:
             coords[name] = coord
     data = {
-        name: xr.Variable(var.dims, np.concatenate(pieces[name]), var.attrs).transpose(
-            *ds[name].dims
-        )
+        name: xr.Variable(var.dims, join_frames(pieces[name]), var.attrs).transpose(*ds[name].dims)
         for name, var in variables.items()
     }
     kept = {n: v for n, v in ds.data_vars.items() if "frame" not in v.dims}
