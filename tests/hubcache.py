@@ -34,15 +34,27 @@ def safetensors_bytes(state_dict: dict) -> bytes:
     return save({k: torch.as_tensor(v).contiguous() for k, v in state_dict.items()})
 
 
-def put_in_hub_cache(hf_home: Path, repo: str, files: dict[str, bytes]) -> Path:
-    """Write files in the Hugging Face cache layout (blobs + snapshot links + refs/main)."""
+def git_id(data: bytes) -> str:
+    """The git blob id of ``data`` (how the hub names a file kept in git, not LFS)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def put_in_hub_cache(
+    hf_home: Path, repo: str, files: dict[str, bytes], commit: str = COMMIT, git=()
+) -> Path:
+    """Write files in the Hugging Face cache layout (blobs + snapshot links + refs/main).
+
+    Blobs are named by sha256 (LFS files), those named in ``git`` by their git blob id;
+    ``refs/main`` points at ``commit``.
+    """
     repo_dir = hf_home / "hub" / ("models--" + repo.replace("/", "--"))
-    snapshot = repo_dir / "snapshots" / COMMIT
+    snapshot = repo_dir / "snapshots" / commit
     for d in (repo_dir / "refs", repo_dir / "blobs", snapshot):
         d.mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(COMMIT)
+    (repo_dir / "refs" / "main").write_text(commit)
     for name, data in files.items():
-        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
+        blob_name = git_id(data) if name in git else hashlib.sha256(data).hexdigest()
+        blob = repo_dir / "blobs" / blob_name
         blob.write_bytes(data)
         link = snapshot / name
         try:

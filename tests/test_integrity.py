@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from hubcache import COMMIT, CONF, detweights, manifest, put_in_hub_cache, safetensors_bytes
+from hubcache import (
+    COMMIT,
+    CONF,
+    detweights,
+    git_id,
+    manifest,
+    put_in_hub_cache,
+    safetensors_bytes,
+)
 
 from featx import hub
 from featx.detectors.base import BaseDetector
@@ -28,25 +34,6 @@ def pose_files() -> dict[str, bytes]:
         "pose_mlp_v2.safetensors": safetensors_bytes({"w": torch.arange(6.0)}),
         "pose_mlp_v2.json": json.dumps({"architecture": {"hidden": [4]}}).encode(),
     }
-
-
-def _git_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def put_revision(home: Path, repo: str, commit: str, files: dict[str, bytes], git=()) -> Path:
-    """A snapshot ``commit`` (refs/main points at it); names in ``git`` get git-id blobs."""
-    repo_dir = home / "hub" / ("models--" + repo.replace("/", "--"))
-    snapshot = repo_dir / "snapshots" / commit
-    for d in (repo_dir / "refs", repo_dir / "blobs", snapshot):
-        d.mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(commit)
-    for name, data in files.items():
-        blob_name = _git_id(data) if name in git else hashlib.sha256(data).hexdigest()
-        blob = repo_dir / "blobs" / blob_name
-        blob.write_bytes(data)
-        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
-    return snapshot
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,11 +64,11 @@ def test_a_truncated_hub_blob_is_named_with_both_hashes_and_the_fix(hf_home, pos
         c.fetch()
 
 
-def test_git_blobs_are_checked_against_their_git_id(hf_home, pose_files):
+def test_git_blobs_are_checked_against_theirgit_id(hf_home, pose_files):
     c = hub.card("pose_mlp")
-    snapshot = put_revision(hf_home, POSE, COMMIT, pose_files, git={"pose_mlp_v2.json"})
+    snapshot = put_in_hub_cache(hf_home, POSE, pose_files, COMMIT, git={"pose_mlp_v2.json"})
     meta = snapshot / "pose_mlp_v2.json"
-    assert meta.resolve().name == _git_id(pose_files["pose_mlp_v2.json"])
+    assert meta.resolve().name == git_id(pose_files["pose_mlp_v2.json"])
     assert c.fetch()["pose_mlp_v2.json"] == meta
     meta.resolve().write_bytes(b'{"architecture": {"hidden": [5]}}')
     with pytest.raises(hub.IntegrityError, match=r"expected git-sha1 [0-9a-f]{40}, found"):
@@ -201,7 +188,7 @@ def test_a_lock_loads_exactly_its_revision(hf_home, tmp_path, monkeypatch, pose_
     lock = tmp_path / "featx.lock"
     hub.write_lock(lock, [c])
     newer = {**pose_files, "pose_mlp_v2.json": b'{"architecture": {"hidden": [8]}}'}
-    new = put_revision(hf_home, POSE, NEW_COMMIT, newer)  # main moved on
+    new = put_in_hub_cache(hf_home, POSE, newer, NEW_COMMIT)  # main moved on
     assert c.fetch()["pose_mlp_v2.json"] == new / "pose_mlp_v2.json"
     assert c.fetch(lock=lock)["pose_mlp_v2.json"] == old / "pose_mlp_v2.json"
     monkeypatch.setenv(hub.LOCK_ENV, str(lock))

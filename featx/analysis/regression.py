@@ -334,6 +334,17 @@ def regress(
     return fit.assign_attrs(_provenance(ds, variable, "ols"))
 
 
+def _frame_labels(ds: xr.Dataset, option: str, name: str) -> np.ndarray:
+    """The values of the coordinate along ``frame`` that ``option=name`` names (each frame's
+    group), or an AnalysisError listing the coordinates there are."""
+    if name not in ds.coords or ds[name].dims != ("frame",):
+        raise AnalysisError(
+            f"{option}={name!r} must be a coordinate along 'frame' (see annotate); "
+            f"the Dataset has {[c for c in ds.coords if ds[c].dims == ('frame',)]}"
+        )
+    return ds[name].values
+
+
 def regress_mixed(
     ds: xr.Dataset,
     design: pd.DataFrame | np.ndarray | str | PathLike,
@@ -383,13 +394,8 @@ def regress_mixed(
     from statsmodels.regression.mixed_linear_model import MixedLM
 
     check_dataset(ds)
-    if groups not in ds.coords or ds[groups].dims != ("frame",):
-        raise AnalysisError(
-            f"groups={groups!r} must be a coordinate along 'frame' (see annotate); "
-            f"the Dataset has {[c for c in ds.coords if ds[c].dims == ('frame',)]}"
-        )
+    labels = _frame_labels(ds, "groups", groups)
     X, names = _design(ds, design, intercept)
-    labels = ds[groups].values
 
     def fit(y: np.ndarray, x: np.ndarray, rows: np.ndarray) -> dict:
         res = MixedLM(y, x, groups=labels[rows]).fit(reml=reml)
@@ -452,13 +458,8 @@ def regress_two_level(
     0.2
     """
     check_dataset(ds)
-    if by not in ds.coords or ds[by].dims != ("frame",):
-        raise AnalysisError(
-            f"by={by!r} must be a coordinate along 'frame'; the Dataset has "
-            f"{[c for c in ds.coords if ds[c].dims == ('frame',)]}"
-        )
+    labels = _frame_labels(ds, "by", by)
     X, names = _design(ds, design, intercept)
-    labels = ds[by].values
     groups = list(dict.fromkeys(labels.tolist()))
     if len(groups) < 2:
         raise AnalysisError(f"a two-level regression needs at least two {by!r} groups")
