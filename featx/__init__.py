@@ -36,6 +36,7 @@ _LAZY = {
     "read_imotions": "featx.io",
     "read_affectiva": "featx.io",
     "ReaderError": "featx.io",
+    "ReaderWarning": "featx.io",
     "AnalysisError": "featx.analysis",
 }
 _SUBMODULES = (
