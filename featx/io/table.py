@@ -235,7 +235,7 @@ def read_table(
         line whose number of fields differs from the header's.
     """
     path = check_path(path)
-    encoding = _encoding(encoding)
+    encoding = codec_name(encoding)
     lead: list[str] = []
     header: list[str] | None = None
     header_line = 0
@@ -299,7 +299,7 @@ def read_table(
     return Table(str(path), data, np.array(rows, dtype=np.int64), tuple(header), tuple(lead))
 
 
-def _encoding(encoding: str) -> str:
+def codec_name(encoding: str) -> str:
     """The codec to open a file with (UTF-8 reads past a byte-order mark)."""
     try:
         name = codecs.lookup(encoding).name
@@ -459,10 +459,7 @@ def rows_to_dataset(
     rows = _rows_with_box(table, blocks, rows)
 
     starts = np.searchsorted(frame_of_row[rows], np.arange(n_frames + 1))
-    frames = [
-        {name: block.values[rows[a:b]] for name, block in blocks.items()} if b > a else {}
-        for a, b in zip(starts[:-1], starts[1:], strict=True)
-    ]
+    frames = _Frames({name: block.values[rows] for name, block in blocks.items()}, starts)
     if table.warnings:
         attrs = {**(attrs or {}), "reader_warnings": "\n".join(table.warnings)}
     try:
@@ -483,6 +480,26 @@ def rows_to_dataset(
     except schema.SchemaError as err:
         raise table.error(str(err)) from err
     return ds
+
+
+class _Frames(Sequence):
+    """The per-frame mappings :func:`featx.schema.from_frames` takes, made when asked for:
+    frame i is rows ``starts[i]:starts[i + 1]`` of each of ``ordered`` (views, no copies), so a
+    file of many frames does not hold one dict per frame."""
+
+    def __init__(self, ordered: dict[str, np.ndarray], starts: np.ndarray) -> None:
+        self.ordered, self.starts = ordered, starts.tolist()
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        a, b = self.starts[i % len(self)], self.starts[i % len(self) + 1]
+        return {name: values[a:b] for name, values in self.ordered.items()} if b > a else {}
 
 
 def refuse_repeated_rows(table: Table, what: str) -> None:
