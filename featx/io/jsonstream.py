@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from featx.io.table import ReaderError
+from featx.io.table import ReaderError, not_text
 
 CHUNK = 1 << 20  # characters read at a time
 _WHITESPACE = " \t\n\r"
@@ -47,10 +47,7 @@ class JsonStream:
                 self._line, self._line_start, self._base = 1, 0, 0
                 yield from self._values()
         except UnicodeDecodeError as err:
-            raise ReaderError(
-                f"{self.path}, near line {self._line}: not {self.encoding.removesuffix('-sig')} "
-                f"text ({err.reason})"
-            ) from err
+            raise not_text(self.path, self.encoding, err) from err
 
     # --- buffer --------------------------------------------------------------------------------
 

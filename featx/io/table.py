@@ -265,11 +265,7 @@ def read_table(
                     )
                 rows.append(number)
     except UnicodeDecodeError as err:
-        hint = " (pass encoding='cp1252' for a Windows export)" if encoding == "utf-8-sig" else ""
-        raise ReaderError(
-            f"{path}, near line {number + 1}: not {encoding.removesuffix('-sig')} text "
-            f"({err.reason}){hint}"
-        ) from err
+        raise not_text(path, encoding, err) from err
     except csv.Error as err:
         raise ReaderError(f"{path}, line {number}: {err}") from err
     if header is None:
@@ -297,6 +293,24 @@ def read_table(
         raise ReaderError(f"{path}: a quoted field is not closed (check the quotes)")
     data.columns = [str(c).strip() for c in data.columns]
     return Table(str(path), data, np.array(rows, dtype=np.int64), tuple(header), tuple(lead))
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def not_text(path: Path, encoding: str, err: UnicodeDecodeError) -> ReaderError:
+    """The :class:`ReaderError` for a file that is not text in ``encoding``, naming the first
+    line that does not decode (and, for UTF-8, the Windows encoding to try)."""
+    with path.open("rb") as f:
+        line = next((n for n, raw in enumerate(f, start=1) if not _decodes(raw, encoding)), 0)
+    hint = " (pass encoding='cp1252' for a Windows export)" if encoding == "utf-8-sig" else ""
+    name = encoding.removesuffix("-sig")
+    return ReaderError(f"{path}, line {line}: not {name} text ({err.reason}){hint}")
 
 
 def codec_name(encoding: str) -> str:
