@@ -507,6 +507,11 @@ class _Frames(Sequence):
     def __len__(self) -> int:
         return len(self.starts) - 1
 
+    def __iter__(self):
+        items = list(self.ordered.items())
+        for a, b in zip(self.starts[:-1], self.starts[1:], strict=True):
+            yield {name: values[a:b] for name, values in items} if b > a else {}
+
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
