@@ -6,12 +6,22 @@ Writes, in a temporary folder, an OpenFace 2.x CSV of a 5-minute 30 fps video (9
 ``read_openface``, ``read_fex`` and ``to_tidy`` (best of ``--repeat`` runs) and traces the
 peak Python memory of one more run each.
 
-Usage: ``.venv/bin/python benchmarks/bench_readers.py [--rows 9000] [--repeat 3]``
+With ``--affectiva-mib N`` it instead writes an Affectiva JSON array of about N MiB (one
+object per video frame, every key the SDK writes) and reports the peak resident memory of
+``read_affectiva`` on it, run in a fresh process (each ``--featx PATH`` runs it once more with
+that checkout first on the path, to compare before and after).
+
+Usage: ``.venv/bin/python benchmarks/bench_readers.py [--rows 9000] [--repeat 3]``,
+``.venv/bin/python benchmarks/bench_readers.py --affectiva-mib 200 [--featx /path/to/checkout]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -71,6 +81,46 @@ def fex_csv(path: Path, faces: int, rng: np.random.Generator) -> Path:
     return path
 
 
+AFFECTIVA_KEYS = (
+    "joy", "sadness", "disgust", "contempt", "anger", "fear", "surprise", "valence", "engagement",
+    "smile", "innerBrowRaise", "browRaise", "browFurrow", "noseWrinkle", "upperLipRaise",
+    "lipCornerDepressor", "chinRaise", "lipPucker", "lipPress", "lipSuck", "mouthOpen", "smirk",
+    "eyeClosure", "attention", "lidTighten", "jawDrop", "dimpler", "eyeWiden", "cheekRaise",
+    "lipStretch",
+)  # fmt: skip
+
+
+def affectiva_json(path: Path, mib: float, rng: np.random.Generator) -> Path:
+    """An Affectiva JSON array of about ``mib`` MiB: one object per frame of one video."""
+    with path.open("w") as f:
+        f.write("[\n")
+        frame = 0
+        while f.tell() < mib * 2**20:
+            values = rng.uniform(0, 100, (1000, len(AFFECTIVA_KEYS))).round(4)
+            for row in values:
+                record = dict(zip(AFFECTIVA_KEYS, row.tolist(), strict=True))
+                record |= {"valence": record["valence"] - 50, "FileName": "video.mp4"}
+                record["Timestamp"] = frame / 30
+                f.write(("" if frame == 0 else ",\n") + json.dumps(record))
+                frame += 1
+        f.write("\n]\n")
+    print(f"Affectiva JSON: {frame} objects, {path.stat().st_size / 2**20:.0f} MiB")
+    return path
+
+
+def affectiva_peak(path: Path, featx: str | None) -> None:
+    """Peak resident memory of read_affectiva(path) in a fresh process."""
+    code = (
+        "import sys, time, resource, featx; from featx import io; t = time.perf_counter(); "
+        f"ds = io.read_affectiva({str(path)!r}); "
+        "print(featx.__file__, ds.sizes['frame'], 'frames', "
+        "f'{time.perf_counter() - t:.1f} s', "
+        "f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB peak RSS')"
+    )
+    env = dict(os.environ, PYTHONPATH=featx or str(Path(io.__file__).parents[2]))
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=path.parent, check=True)
+
+
 def measure(label: str, call, repeat: int):
     times = []
     for _ in range(repeat):
@@ -90,8 +140,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=9000)
     parser.add_argument("--faces", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--affectiva-mib", type=float, default=0)
+    parser.add_argument("--featx", action="append", help="a checkout to run (repeatable)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    if args.affectiva_mib:
+        with tempfile.TemporaryDirectory() as folder:
+            path = affectiva_json(Path(folder) / "affectiva.json", args.affectiva_mib, rng)
+            for featx in args.featx or [None]:
+                affectiva_peak(path, featx)
+        return
     with tempfile.TemporaryDirectory() as folder:
         openface = openface_csv(Path(folder) / "openface.csv", args.rows, rng)
         fex = fex_csv(Path(folder) / "fex.csv", args.faces, rng)

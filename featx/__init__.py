@@ -39,6 +39,7 @@ _LAZY = {
     "read_imotions": "featx.io",
     "read_affectiva": "featx.io",
     "ReaderError": "featx.io",
+    "ReaderWarning": "featx.io",
     "AnalysisError": "featx.analysis",
     "detect_many": "featx.study",
     "open_study": "featx.study",

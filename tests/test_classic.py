@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import io
 import json
 import shutil
 import sys
@@ -420,3 +421,41 @@ def test_fixture_copies_keep_the_hub_layout(tmp_path):
             owner, attr = key.split(".")
             array = root.attrs[owner].attrs[attr]
             assert array.shape == tuple(spec["shape"]) and str(array.dtype) == spec["dtype"], key
+
+
+def test_deep_schema_and_object_arrays_are_weights_errors_naming_the_file(tmp_path):
+    deep = tmp_path / "deep.skops"
+    node: dict = {"__loader__": "JsonNode", "content": "1"}
+    text = json.dumps(node)
+    for _ in range(50_000):  # 50,000 nested ListNodes, written without recursion
+        text = '{"__loader__": "ListNode", "content": [' + text + "]}"
+    with zipfile.ZipFile(deep, "w") as z:
+        z.writestr("schema.json", text)
+    with pytest.raises(hub.WeightsError, match=r"deep\.skops.*nests deeper"):
+        skops.read_skops(deep)
+
+    shallow_but_deep = tmp_path / "deep_tree.skops"  # parses as JSON, too deep to decode
+    tree: dict = {"__loader__": "JsonNode", "content": "1"}
+    for _ in range(skops.MAX_DEPTH + 1):
+        tree = {"__loader__": "ListNode", "content": [tree]}
+    with zipfile.ZipFile(shallow_but_deep, "w") as z:
+        z.writestr("schema.json", json.dumps(tree))
+    with pytest.raises(hub.WeightsError, match=r"deep_tree\.skops.*nests deeper"):
+        skops.read_skops(shallow_but_deep)
+
+    def object_array(tree):
+        tree["content"]["content"]["scaler_full"]["content"]["content"]["mean_"] = {
+            "__loader__": "NdArrayNode",
+            "__class__": "ndarray",
+            "file": "objects.npy",
+        }
+
+    objects = _rewrite_schema(_fixture("svm_emo"), tmp_path / "objects.skops", object_array)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{}, 1], dtype=object), allow_pickle=True)
+    with zipfile.ZipFile(objects, "a") as z:
+        z.writestr("objects.npy", buffer.getvalue())
+    with pytest.raises(hub.WeightsError, match=r"objects\.skops.*'objects\.npy'"):
+        skops.read_skops(objects)
+    with pytest.raises(hub.WeightsError, match=r"objects\.skops.*'objects\.npy'"):
+        models.load_classifier(objects, "svm_emo")

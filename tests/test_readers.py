@@ -583,7 +583,9 @@ def test_read_imotions_v5_without_roll_and_eye_tracker_rows(tmp_path):
     header = _facet_header(5)
     tracker = {c: "" for c in header} | {"EventSource": "ET", "Timestamp": 1005, "GazeLeftX": 512}
     rows = [_facet_row(rng, header, 0), tracker, _facet_row(rng, header, 1)]
-    ds = io.read_imotions(_write_facet(tmp_path / "v5.txt", 5, rows, header))
+    with pytest.warns(io.ReaderWarning, match="no 'Roll Degrees' column"):
+        ds = io.read_imotions(_write_facet(tmp_path / "v5.txt", 5, rows, header))
+    assert ds.attrs["reader_warnings"].startswith("no 'Roll Degrees' column")
     assert ds.sizes["frame"] == 2  # the eye-tracker row is no video frame
     assert ds["emotion"].values.tolist() == [*schema.EMOTIONS, "contempt", "positive", "negative"]
     assert np.isnan(ds["head_pose"].sel(angle="roll")).all()

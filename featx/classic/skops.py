@@ -34,11 +34,17 @@ from typing import Any
 
 import numpy as np
 
+from featx.nn.weights import WeightsError
+
 __all__ = ["Opaque", "SkopsError", "SkopsObject", "read_skops"]
 
 
-class SkopsError(ValueError):
-    """A skops archive is unreadable or lacks what a model needs."""
+#: How deep schema.json may nest; featx's archives nest under 20 levels.
+MAX_DEPTH = 200
+
+
+class SkopsError(WeightsError):
+    """A skops archive is unreadable or lacks what a model needs (a :class:`WeightsError`)."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,10 @@ _KEY_TYPES = {"str": str, "int": int, "float": float}
 def read_skops(path: str | os.PathLike) -> Any:
     """The root value of a skops archive, decoded as data (see the module docstring).
 
-    Raises :class:`SkopsError` naming the file when it is not a zip, has no readable
-    ``schema.json``, or refers to a member it does not contain.
+    Raises :class:`SkopsError` (a :class:`~featx.nn.weights.WeightsError`) naming the file when
+    it is not a zip, has no readable ``schema.json``, nests deeper than :data:`MAX_DEPTH`,
+    refers to a member it does not contain, or holds an array numpy cannot load without
+    pickle (an object-dtype ``.npy``).
     """
     path = Path(path)
     try:
@@ -82,6 +90,10 @@ def read_skops(path: str | os.PathLike) -> Any:
                 raise SkopsError(f"{path} is not a skops file: no schema.json in the zip") from None
             except ValueError as e:
                 raise SkopsError(f"{path}: schema.json is not valid JSON: {e}") from e
+            except RecursionError:
+                raise SkopsError(
+                    f"{path}: schema.json nests deeper than featx reads ({MAX_DEPTH} levels)"
+                ) from None
             return _Reader(archive, path).decode(schema)
     except zipfile.BadZipFile as e:
         raise SkopsError(f"{path} is not a skops file (not a zip archive): {e}") from e
@@ -92,8 +104,20 @@ class _Reader:
         self.archive = archive
         self.path = path
         self.memo: dict[int, Any] = {}
+        self.depth = 0
 
     def decode(self, node: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise SkopsError(
+                    f"{self.path}: schema.json nests deeper than featx reads ({MAX_DEPTH} levels)"
+                )
+            return self._node(node)
+        finally:
+            self.depth -= 1
+
+    def _node(self, node: Any) -> Any:
         if not isinstance(node, dict) or "__loader__" not in node:
             raise SkopsError(
                 f"{self.path}: schema node without __loader__ (unsupported skops protocol): "
@@ -115,12 +139,15 @@ class _Reader:
     def _decode(self, loader: str, node: dict) -> Any:
         module, name = node.get("__module__", ""), node.get("__class__", "")
         if loader == "JsonNode":
-            return json.loads(node["content"])
+            try:
+                return json.loads(node["content"])
+            except RecursionError:
+                raise SkopsError(f"{self.path}: a JsonNode nests deeper than featx reads") from None
         if loader == "NdArrayNode":
             if node.get("type") == "json":  # small arrays of Python objects, stored inline
                 array = np.asarray(node["content"])
             else:
-                array = np.load(io.BytesIO(self._member(node["file"])), allow_pickle=False)
+                array = self._array(node["file"])
             return array if name == "ndarray" else array[()]
         if loader in ("BytesNode", "BytearrayNode"):
             return self._member(node["file"])
@@ -142,6 +169,12 @@ class _Reader:
 
     def _key_type(self, node: dict):
         return _KEY_TYPES.get(node.get("__class__"), str)
+
+    def _array(self, name: str) -> np.ndarray:
+        try:
+            return np.load(io.BytesIO(self._member(name)), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # object dtype, truncated, not .npy
+            raise SkopsError(f"{self.path}: member {name!r} is not a plain numpy array: {e}") from e
 
     def _member(self, name: str) -> bytes:
         try:

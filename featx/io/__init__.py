@@ -29,7 +29,7 @@ from featx.io.fex import FEX_BOX_RULES, FEX_V2_EMOTIONS, read_fex, to_fex
 from featx.io.imotions import read_imotions
 from featx.io.openface import read_openface
 from featx.io.store import ENGINES, SUFFIXES, engine_for, open_dataset, save
-from featx.io.table import ReaderError
+from featx.io.table import ReaderError, ReaderWarning
 from featx.io.tidy import to_tidy
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "FEX_BOX_RULES",
     "FEX_V2_EMOTIONS",
     "ReaderError",
+    "ReaderWarning",
     "SUFFIXES",
     "engine_for",
     "open_dataset",

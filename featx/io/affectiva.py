@@ -19,19 +19,21 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from featx.io.jsonstream import JsonStream
 from featx.io.table import (
     Block,
     ReaderError,
     Table,
     check_bounds,
     check_path,
+    codec_name,
     flat,
     reader_attrs,
     rows_to_dataset,
@@ -54,39 +56,47 @@ AFFECTIVA_AUS = {
 OWN_NAMES = ("smirk", "attention", "engagement")
 
 
-def _records(path) -> tuple[list, np.ndarray, str]:
-    """The JSON objects of a file (one object, an array of objects, or JSON Lines), the
-    line or position of each, and the word for it."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ReaderError(f"{path}: not UTF-8 text ({err.reason})") from err
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as whole:
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        try:
-            first_is_object = bool(lines) and isinstance(json.loads(lines[0][1]), dict)
-        except json.JSONDecodeError:
-            first_is_object = False
-        if not first_is_object:
+#: Every key the reader uses; other keys are dropped while the file is read.
+KEYS = (*AFFECTIVA_EMOTIONS, *AFFECTIVA_AUS, *OWN_NAMES, "valence", "FileName", "Timestamp")
+BATCH = 10_000  # objects turned into a DataFrame at a time
+
+
+def _frame(batch: list[dict]) -> pd.DataFrame:
+    """Objects as a DataFrame, one column per key (missing keys are None; pandas infers each
+    column's dtype). Built column by column: ``DataFrame.from_records`` holds several times
+    the memory."""
+    keys = dict.fromkeys(key for record in batch for key in record)
+    return pd.DataFrame({key: pd.Series([r.get(key) for r in batch]) for key in keys})
+
+
+def _records(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The :data:`KEYS` of a file's JSON objects (one object, an array of objects, or JSON
+    Lines) as a DataFrame, read object by object; the line or position of each, and the word
+    for it."""
+    stream = JsonStream(path, encoding)
+    batches: list[pd.DataFrame] = []
+    batch: list[dict] = []
+    lines: list[int] = []
+    for value, line, number in stream:
+        if not isinstance(value, dict):
+            where = f"object {number}" if stream.layout == "array" else f"line {line}"
             raise ReaderError(
-                f"{path}, line {whole.lineno}, column {whole.colno}: not JSON ({whole.msg})"
-            ) from whole
-        records = []
-        for number, line in lines:  # JSON Lines: one object per line
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ReaderError(
-                    f"{path}, line {number}, column {err.colno}: not JSON ({err.msg})"
-                ) from err
-        return records, np.array([n for n, _ in lines]), "line"
-    records = doc if isinstance(doc, list) else [doc]
-    return records, np.arange(1, len(records) + 1), "object"
+                f"{path}, {where}: expected a JSON object, got {type(value).__name__}"
+            )
+        batch.append({k: v for k, v in value.items() if k in KEYS})
+        lines.append(line)
+        if len(batch) == BATCH:
+            batches.append(_frame(batch))
+            batch = []
+    batches.append(_frame(batch))
+    data = pd.concat(batches, ignore_index=True, sort=False) if len(batches) > 1 else batches[0]
+    data = data.reindex(range(len(lines)))  # objects without any key still count
+    if stream.layout == "array" or len(lines) == 1:
+        return data, np.arange(1, len(lines) + 1), "object"
+    return data, np.array(lines, dtype=np.int64), "line"
 
 
-def read_affectiva(path: str | os.PathLike) -> xr.Dataset:
+def read_affectiva(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dataset:
     """Read Affectiva JSON output: one object, an array of objects, or one object per line.
 
     Each object is one image or video frame with at most one face (it has a face when any
@@ -105,10 +115,18 @@ def read_affectiva(path: str | os.PathLike) -> xr.Dataset:
       its frames 0, 1, …; ``Timestamp`` → ``time``, except NaN for a source with one object
       (a still image). Other keys are ignored.
 
+    The file is read object by object (peak memory grows with the number of objects, not with
+    the text). Two objects of one source with the same ``Timestamp`` are refused (a repeated
+    frame). An object with a face that lacks a measure other objects have is a
+    :class:`~featx.io.table.ReaderWarning`, kept in the ``reader_warnings`` attr (the value is
+    NaN).
+
     Parameters
     ----------
     path
         The JSON file.
+    encoding
+        Its text encoding (default UTF-8, with or without a byte-order mark).
 
     Returns
     -------
@@ -120,9 +138,10 @@ def read_affectiva(path: str | os.PathLike) -> xr.Dataset:
     FileNotFoundError
         If ``path`` does not exist.
     ReaderError
-        If the file is not JSON, an item is not an object, no object holds an Affectiva
-        measure, or a value is not a number or out of range; the message names the file,
-        the line (JSON Lines) or object (1-based) and the key.
+        If the file is not JSON (or nests deeper than Python's parser allows), an item is not
+        an object, no object holds an Affectiva measure, a value is not a number or out of
+        range, or a frame is repeated; the message names the file, the line (JSON Lines) or
+        object (1-based) and the key.
 
     Examples
     --------
@@ -135,13 +154,7 @@ def read_affectiva(path: str | os.PathLike) -> xr.Dataset:
     ([0, 1, 2], [0.0, 1.0, 2.0])
     """
     path = check_path(path)
-    records, positions, word = _records(path)
-    for position, record in zip(positions, records, strict=True):
-        if not isinstance(record, dict):
-            raise ReaderError(
-                f"{path}, {word} {position}: expected a JSON object, got {type(record).__name__}"
-            )
-    data = pd.DataFrame.from_records(records, index=range(len(records)))
+    data, positions, word = _records(path, codec_name(encoding))
     table = Table(str(path), data, positions, tuple(data.columns), row_word=word, column_word="key")
     emotions = [key for key in AFFECTIVA_EMOTIONS if table.has(key)]
     expressions = sorted((au, key) for key, au in AFFECTIVA_AUS.items() if table.has(key))
@@ -160,7 +173,17 @@ def read_affectiva(path: str | os.PathLike) -> xr.Dataset:
         blocks["valence"] = Block(table.numbers("valence") / 100, ["valence"])
     extras = {name: Block(table.numbers(name) / 100, [name]) for name in own}
     values = [flat(b.values) for b in (*blocks.values(), *extras.values())]
-    present = ~np.isnan(np.concatenate(values, axis=1)).all(axis=1)
+    values = np.concatenate(values, axis=1)
+    present = ~np.isnan(values).all(axis=1)
+    gaps = present & np.isnan(values).any(axis=1)
+    if gaps.any():
+        i = int(np.argmax(gaps))
+        names = [c for b in (*blocks.values(), *extras.values()) for c in b.columns]
+        table.warn(
+            f"{int(gaps.sum())} objects with a face lack a measure other objects have (first: "
+            f"{word} {positions[i]} has no {names[int(np.argmax(np.isnan(values[i])))]!r}); "
+            "those values are NaN"
+        )
     for block in extras.values():
         check_bounds(table, block, np.flatnonzero(present), 0.0, 1.0, "Affectiva's 0–100 scale")
     blocks["face_score"] = Block(np.where(present, 1.0, np.nan), ["(none)"])
@@ -169,6 +192,16 @@ def read_affectiva(path: str | os.PathLike) -> xr.Dataset:
     source[source == ""] = str(path)
     source_frame = pd.Series(source).groupby(source).cumcount().to_numpy()
     time = table.numbers("Timestamp") if table.has("Timestamp") else np.full(n, np.nan)
+    keys = pd.DataFrame({"source": source, "time": time})
+    repeated = keys.duplicated().to_numpy() & ~np.isnan(time)
+    if repeated.any():
+        i = int(np.argmax(repeated))
+        j = int(np.argmax((source == source[i]) & (time == time[i])))
+        raise table.error(
+            f"repeats the FileName and Timestamp of {word} {positions[j]} (a frame read twice)",
+            i,
+            "Timestamp",
+        )
     still = pd.Series(source).map(pd.Series(source).value_counts()).to_numpy() == 1
     time[still] = np.nan
     return rows_to_dataset(

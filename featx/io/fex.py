@@ -33,6 +33,7 @@ from featx.io.table import (
     frames_from_keys,
     read_table,
     reader_attrs,
+    refuse_repeated_rows,
     rows_to_dataset,
     table_from_dataframe,
 )
@@ -332,6 +333,8 @@ def _fex_blocks(table: Table) -> tuple[dict[str, Block], dict[str, list]]:
             table.require(group, name.replace("_", " "))
             blocks[name] = Block(table.block(group), group)
     aus = [c for c in cols if _AU.fullmatch(c)]
+    if set(aus) <= set(schema.AUS):
+        table.expect(schema.AUS, "AU")
     if aus:
         blocks["aus"] = Block(table.block(aus), aus)
         labels["au"] = aus
@@ -346,6 +349,12 @@ def _fex_blocks(table: Table) -> tuple[dict[str, Block], dict[str, list]]:
         if label in seen:
             raise table.error(f"columns {seen[label]!r} and {column!r} both hold {label!r}")
         seen[label] = column
+    if set(seen) & set(schema.EMOTIONS):
+        missing = [e for e in schema.EMOTIONS if e not in seen]
+        if missing:
+            table.warn(
+                f"the emotion columns are incomplete: {missing} missing; those labels are left out"
+            )
     if emotions:
         blocks["emotions"] = Block(table.block(emotions), emotions)
         labels["emotion"] = list(seen)
@@ -363,6 +372,7 @@ def _fex_blocks(table: Table) -> tuple[dict[str, Block], dict[str, list]]:
     mesh = _points(table, MESH_COLUMNS, 3, "mesh")
     if mesh:
         blocks["mesh"] = mesh
+    table.expect(schema.BLENDSHAPES, "blendshape")
     shapes = [b for b in schema.BLENDSHAPES if table.has(b)]
     if shapes:
         blocks["blendshapes"] = Block(table.block(shapes), shapes)
@@ -384,7 +394,9 @@ def _frame_sizes(table: Table, inputs: np.ndarray, first: np.ndarray) -> dict:
     return {"sources": json.dumps(sources)} if sources else {}
 
 
-def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") -> xr.Dataset:
+def read_fex(
+    path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto", *, encoding: str = "utf-8"
+) -> xr.Dataset:
     """Read a Py-Feat CSV file (Detectorv1 or Detectorv2 layout) or a Fex DataFrame.
 
     Rows are faces; rows sharing ``input`` and ``frame`` are the faces of one frame, in row
@@ -404,8 +416,16 @@ def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") 
       is derived and not read); ``Identity_1 … Identity_N`` → ``embedding``
     - ``mesh_x_0 … mesh_z_477`` → ``mesh``; MediaPipe blendshape names → ``blendshapes``
     - ``Identity`` (``Person_<k>``; empty or ``Unknown`` → −1) → ``identity``
-    - ``input`` → ``source`` (the file's own path when absent), ``frame`` → ``source_frame``;
-      ``FrameHeight``/``FrameWidth`` → the ``sources`` attr. Other columns are ignored.
+    - ``input`` → ``source``, ``frame`` → ``source_frame``; without ``input`` every row's
+      source is the file's own path, with a :class:`~featx.io.table.ReaderWarning` kept in
+      the ``reader_warnings`` attr. ``FrameHeight``/``FrameWidth`` → the ``sources`` attr.
+      Other columns are ignored.
+
+    A row that repeats an earlier row cell for cell (a table written or concatenated twice) is
+    refused: faces of one frame share ``input`` and ``frame`` but never every value. Some but
+    not all of Py-Feat's 20 AUs, of the 7 canonical emotions or of the 52 blendshapes is a
+    ``ReaderWarning`` (recorded in ``reader_warnings``); an incomplete face box, landmark, pose,
+    translation, gaze, embedding or mesh group is an error.
 
     Py-Feat's signs are featx's, so angles are only converted to degrees. ``time`` is NaN:
     a Fex file keeps no exact times (``approx_time`` is whole seconds).
@@ -419,6 +439,9 @@ def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") 
         (Detectorv2 writes radians, Detectorv1 degrees); ``"degrees"`` or ``"radians"`` to
         say so, for a file whose angles are all within ±π degrees. The Dataset attrs
         ``angle_units_in_file`` and ``angle_units_decided`` ("auto" or "argument") record it.
+    encoding
+        The CSV's text encoding (default UTF-8, with or without a byte-order mark; e.g.
+        ``"cp1252"`` for a Windows export). Not used for a DataFrame.
 
     Returns
     -------
@@ -433,8 +456,10 @@ def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") 
         If ``path`` does not exist.
     ReaderError
         If the file is not a Fex table (no ``frame`` column, or no face box, AU or emotion
-        column), a column group is incomplete, or a line is malformed or holds a value that
-        is not a number or is out of range; the message names the file, line and column.
+        column), is not text in ``encoding``, is separated by another delimiter than ``,``,
+        a column group is incomplete, a row repeats an earlier one, or a line is malformed
+        or holds a value that is not a number or is out of range; the message names the
+        file, line and column.
 
     Examples
     --------
@@ -450,7 +475,7 @@ def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") 
     if isinstance(path, pd.DataFrame):
         table = table_from_dataframe(path)
     else:
-        table = read_table(path, wanted=_is_fex_column)
+        table = read_table(path, wanted=_is_fex_column, encoding=encoding)
     if not table.has("frame"):
         raise table.error("not a Py-Feat Fex table: there is no 'frame' column")
     if not any(c in FACE_RECT_COLUMNS or c in FEX_EMOTION_LABELS or _AU.fullmatch(c)
@@ -469,7 +494,12 @@ def read_fex(path: str | os.PathLike | pd.DataFrame, angle_units: str = "auto") 
                 blocks[name] = Block(np.rad2deg(blocks[name].values), blocks[name].columns)
 
     frame = table.whole_numbers("frame")
-    inputs = table.strings("input") if table.has("input") else np.full(len(table), table.name)
+    if table.has("input"):
+        inputs = table.strings("input")
+    else:
+        inputs = np.full(len(table), table.name, dtype=object)
+        table.warn(f"no 'input' column: every row's source is {table.name!r}")
+    refuse_repeated_rows(table, "faces of one frame share input and frame, never every value")
     frame_of_row, first = frames_from_keys(inputs, frame)
     if "face_rect" in blocks:
         present = np.ones(len(table), dtype=bool)

@@ -22,6 +22,7 @@ import os
 import re
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from featx import schema
@@ -31,6 +32,7 @@ from featx.io.table import (
     Table,
     read_table,
     reader_attrs,
+    refuse_repeated_rows,
     rows_to_dataset,
 )
 
@@ -41,6 +43,9 @@ FACET_EMOTIONS = {
     "Confusion": "confusion", "Frustration": "frustration", "Neutral": "neutral",
     "Positive": "positive", "Negative": "negative",
 }  # fmt: skip
+#: The AUs FACET exports (iMotions 5 and 6), and the emotions both versions export.
+FACET_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 18, 20, 23, 24, 25, 26, 28, 43)
+FACET_V5_EMOTIONS = tuple(e for e in FACET_EMOTIONS if e not in ("Confusion", "Frustration"))
 FACE_RECT = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight")
 POSE = ("Pitch", "Roll", "Yaw")
 #: Columns describing the experiment, kept as coordinates along ``frame``.
@@ -138,7 +143,33 @@ def video_frame_rows(frame_no: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     return keep, dict(zip(DROPPED, counts, strict=True))
 
 
-def read_imotions(path: str | os.PathLike) -> xr.Dataset:
+def _check_expected(table: Table, short: dict[str, str]) -> None:
+    """Warn when some, not all, of FACET's AUs or of the emotions both versions export are in
+    the export (names as the export writes them)."""
+    aus = [f"AU{k}" for k in FACET_AUS]
+    if {n for n in short if _AU.fullmatch(n)} <= set(aus):
+        table.expect([f"{a} Evidence" for a in aus], "AU", [f"{n} Evidence" for n in short])
+    table.expect(
+        [f"{e} Evidence" for e in FACET_V5_EMOTIONS], "emotion", [f"{n} Evidence" for n in short]
+    )
+
+
+def _frame_rows_once(table: Table, frame_no: np.ndarray, keep: np.ndarray, column: str) -> None:
+    """Refuse a FrameNo kept twice (a frame number that comes back after other frames)."""
+    kept = np.flatnonzero(keep)
+    again = pd.Series(frame_no[kept]).duplicated().to_numpy()
+    if again.any():
+        i = int(kept[np.argmax(again)])
+        j = int(kept[np.argmax(frame_no[kept] == frame_no[i])])
+        raise table.error(
+            f"FrameNo {frame_no[i]:g} was already on line {table.rows[j]}: rows are out of "
+            "frame order, repeated, or the export holds two recordings",
+            i,
+            column,
+        )
+
+
+def read_imotions(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dataset:
     """Read an iMotions/FACET export (tab-separated ``.txt``, v5 or v6).
 
     Lines starting with ``#`` before the header (``#Study``, ``#Date``, ``#Version`` …) are
@@ -162,9 +193,14 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
       ``Disgust``, ``Sadness``, ``Neutral``, then ``Contempt``, ``Confusion``,
       ``Frustration``, ``Positive``, ``Negative``) → ``emotions`` as probabilities (kind
       "score": they need not sum to 1); v5 has no Confusion and Frustration
-    - ``Pitch/Roll/Yaw Degrees`` → ``head_pose`` in degrees, as FACET signs them (v5 has no
-      Roll: NaN)
+    - ``Pitch/Roll/Yaw Degrees`` → ``head_pose`` in degrees, as FACET signs them; Pitch and
+      Yaw must both be present, Roll may be missing (v5 has none: NaN, with a warning)
     - ``StimulusName, SlideType, EventSource, Annotation`` → string coordinates along frame.
+
+    Some but not all of FACET's 20 AUs (:data:`FACET_AUS`) or of the 10 emotions both versions
+    export is a :class:`~featx.io.table.ReaderWarning`, kept in the ``reader_warnings`` attr.
+    A ``FrameNo`` kept twice (it comes back after other frames) is an error naming both lines;
+    without a ``FrameNo`` column, a row repeating an earlier row cell for cell is an error.
 
     The ``… Intensity`` columns, feature points, ``HasGlasses``/``IsMale`` and the other
     sensors' columns (eye tracker, GSR) are not read.
@@ -173,6 +209,9 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
     ----------
     path
         The export file.
+    encoding
+        Its text encoding (default UTF-8, with or without a byte-order mark; e.g. ``"cp1252"``
+        for a Windows export).
 
     Returns
     -------
@@ -184,21 +223,29 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
     FileNotFoundError
         If ``path`` does not exist.
     ReaderError
-        If the file has no FACET evidence columns, a line is malformed, a value is not a
-        number, a ``FrameNo`` is not a whole number >= -1, a face box is incomplete, or a
-        kept row without a face box holds evidence.
+        If the file has no FACET evidence columns, is not text in ``encoding`` or not
+        tab-separated, a line is malformed, a value is not a number, a ``FrameNo`` is not a
+        whole number >= -1 or comes back, a face box or the head pose (Pitch, Yaw) is
+        incomplete, or a kept row without a face box holds evidence.
 
     Examples
     --------
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "facet.txt"
-    >>> _ = path.write_text("FrameNo\\tMediaTime\\tAU1 Evidence\\tPitch Degrees\\n"
-    ...                     "0\\t40\\t0\\t5\\n")
-    >>> ds = read_imotions(path)
+    >>> _ = path.write_text("FrameNo\\tMediaTime\\tAU1 Evidence\\tPitch Degrees\\tYaw Degrees\\n"
+    ...                     "0\\t40\\t0\\t5\\t-2\\n")
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):  # only AU1 of FACET's 20 AUs, and no Roll
+    ...     ds = read_imotions(path)
     >>> ds["time"].item(), ds["au"].values.tolist(), ds["aus"].item()
     (0.04, ['AU01'], 0.5)
+    >>> print(ds.attrs["reader_warnings"])  # doctest: +ELLIPSIS
+    the AU columns are incomplete: 'AU2 Evidence', ... missing (19 of 20); those labels are left out
+    no 'Roll Degrees' column (iMotions 5 exports none): roll is NaN
     """
-    table = read_table(path, wanted=_wanted, sep="\t", preamble=lambda line: line[:1] == "#")
+    table = read_table(
+        path, wanted=_wanted, sep="\t", preamble=lambda line: line[:1] == "#", encoding=encoding
+    )
     short = _columns(table)
     aus = sorted((int(m[1]), name) for name in short if (m := _AU.fullmatch(name)))
     emotions = sorted(
@@ -207,6 +254,7 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
     )
     if not aus and not emotions:
         raise table.error("not an iMotions/FACET export: no '… Evidence' columns")
+    _check_expected(table, short)
 
     n = len(table)
     if "FrameNo" in short:
@@ -218,7 +266,9 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
         if bad.any():
             i = int(np.argmax(bad))
             raise table.error(f"{frame_no[i]:g} is not a frame number", i, short["FrameNo"])
+        _frame_rows_once(table, frame_no, keep, short["FrameNo"])
     else:
+        refuse_repeated_rows(table, "without FrameNo every row is a new frame")
         frame_no, keep = np.arange(n, dtype=float), np.ones(n, dtype=bool)
         dropped = dict.fromkeys(DROPPED, 0)
     blocks: dict[str, Block] = {}
@@ -240,6 +290,9 @@ def read_imotions(path: str | os.PathLike) -> xr.Dataset:
         blocks["emotions"] = Block(evidence_to_probability(table.block(columns)), columns)
         labels["emotion"] = [FACET_EMOTIONS[name] for name in emotions]
     if any(name in short for name in POSE):
+        table.require([short.get(a, f"{a} Degrees") for a in ("Pitch", "Yaw")], "head pose")
+        if "Roll" not in short:
+            table.warn("no 'Roll Degrees' column (iMotions 5 exports none): roll is NaN")
         nan = np.full(n, np.nan)
         pose = [table.numbers(short[a]) if a in short else nan for a in POSE]
         blocks["head_pose"] = Block(np.stack(pose, axis=1), [short.get(a, a) for a in POSE])

@@ -46,6 +46,11 @@ GAZE_VECTORS = tuple(f"gaze_{eye}_{axis}" for eye in (0, 1) for axis in schema.X
 GAZE_ANGLES = ("gaze_angle_x", "gaze_angle_y")
 LANDMARKS = tuple(f"{axis}_{i}" for i in range(schema.N_LANDMARKS) for axis in schema.XY)
 INTENSITY_SCALE = (0.0, 5.0)
+#: The AUs OpenFace 2.x writes: intensities ``AU.._r``, and presences ``AU.._c`` (also AU28).
+OPENFACE_AUS_R = tuple(
+    f"AU{k:02d}_r" for k in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
+)
+OPENFACE_AUS_C = tuple(sorted([*(a.replace("_r", "_c") for a in OPENFACE_AUS_R), "AU28_c"]))
 _INTENSITY = re.compile(r"(AU\d\d)_r")
 _PRESENCE = re.compile(r"(AU\d\d)_c")
 _WANTED = {
@@ -84,6 +89,12 @@ def _action_units(table, present: np.ndarray) -> tuple[dict[str, Block], list[st
     cols = list(table.data.columns)
     intensity = {m[1]: c for c in cols if (m := _INTENSITY.fullmatch(c))}
     presence = {m[1]: c for c in cols if (m := _PRESENCE.fullmatch(c))}
+    for names, read, kind in (
+        (OPENFACE_AUS_R, intensity, "AU intensity"),
+        (OPENFACE_AUS_C, presence, "AU presence"),
+    ):
+        if set(read.values()) <= set(names):  # OpenFace's own set: warn when a column is gone
+            table.expect(names, kind)
     labels = sorted(set(intensity) | set(presence))
     blocks = {}
     for name, columns in (("au_intensity", intensity), ("aus", presence)):
@@ -100,7 +111,7 @@ def _action_units(table, present: np.ndarray) -> tuple[dict[str, Block], list[st
     return blocks, labels
 
 
-def read_openface(path: str | os.PathLike) -> xr.Dataset:
+def read_openface(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dataset:
     """Read an OpenFace 2.x CSV (FeatureExtraction or FaceLandmarkVidMulti output).
 
     Header names may carry OpenFace's leading spaces (``frame, face_id, timestamp, …``).
@@ -122,10 +133,16 @@ def read_openface(path: str | os.PathLike) -> xr.Dataset:
       (kind "binary"); the ``au`` labels are the union of both, sorted (AU28 has only ``_c``,
       so its intensity is NaN)
 
+    Some but not all of OpenFace's AU columns (:data:`OPENFACE_AUS_R`,
+    :data:`OPENFACE_AUS_C`) is a :class:`~featx.io.table.ReaderWarning`, kept in the
+    ``reader_warnings`` attr: those AUs are NaN or left out.
+
     Parameters
     ----------
     path
         The CSV file.
+    encoding
+        Its text encoding (default UTF-8, with or without a byte-order mark; e.g. ``"cp1252"``).
 
     Returns
     -------
@@ -138,7 +155,8 @@ def read_openface(path: str | os.PathLike) -> xr.Dataset:
     FileNotFoundError
         If ``path`` does not exist.
     ReaderError
-        If the file is not an OpenFace CSV (no ``frame`` or ``success`` column), a group of
+        If the file is not an OpenFace CSV (no ``frame`` or ``success`` column; not text in
+        ``encoding``; another delimiter than ``,``), a group of
         columns is incomplete, a line is malformed, a value is not a number or out of range
         (``success`` not 0/1, ``frame`` < 1, an intensity outside 0–5, an angle beyond ±π),
         or a frame lists the same ``face_id`` twice.
@@ -153,7 +171,7 @@ def read_openface(path: str | os.PathLike) -> xr.Dataset:
     >>> ds["au_intensity"].values[:, 0, 0].tolist(), ds["time"].values.tolist()
     ([2.5, nan], [0.0, 0.04])
     """
-    table = read_table(path, wanted=_wanted)
+    table = read_table(path, wanted=_wanted, encoding=encoding)
     for required in ("frame", "success"):
         if not table.has(required):
             raise table.error(f"not an OpenFace 2.x CSV: there is no {required!r} column")

@@ -22,11 +22,13 @@ featx.io.table.ReaderError: ...t.csv, line 3, column 'AU01': 'x' is not a number
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,11 @@ EXTRA_EMOTIONS = ("contempt", "confusion", "frustration", "positive", "negative"
 class ReaderError(ValueError):
     """A file cannot be read in the format asked for; the message names the file and the line
     (or row, or JSON object) and the column (or key) at fault."""
+
+
+class ReaderWarning(UserWarning):
+    """A file was read, but something a reader expects was missing; the Dataset's
+    ``reader_warnings`` attr keeps the message."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class Table:
     row_word, column_word
         How errors name a row and a column: ``"line"``/``"column"`` for text files,
         ``"row"`` for DataFrames, ``"object"``/``"key"`` for JSON.
+    warnings
+        Messages :meth:`warn` collected; :func:`rows_to_dataset` records them.
     """
 
     name: str
@@ -73,6 +82,7 @@ class Table:
     preamble: tuple[str, ...] = ()
     row_word: str = "line"
     column_word: str = "column"
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -85,6 +95,23 @@ class Table:
         if column is not None:
             where.append(f"{self.column_word} {column!r}")
         return ReaderError(f"{', '.join(where)}: {message}")
+
+    def warn(self, message: str) -> None:
+        """Keep ``message`` for the Dataset's ``reader_warnings`` attr and warn now."""
+        self.warnings.append(message)
+        warnings.warn(f"{self.name}: {message}", ReaderWarning, stacklevel=3)
+
+    def expect(self, names: Sequence[str], group: str, have: Sequence[str] | None = None) -> None:
+        """Warn (see :meth:`warn`) when only some of ``names`` are among ``have`` (default:
+        the columns read)."""
+        have = set(self.data.columns if have is None else have)
+        missing = [n for n in names if n not in have]
+        if missing and len(missing) < len(names):
+            shown = ", ".join(repr(n) for n in missing[:5]) + (" …" if len(missing) > 5 else "")
+            self.warn(
+                f"the {group} columns are incomplete: {shown} missing "
+                f"({len(missing)} of {len(names)}); those labels are left out"
+            )
 
     def has(self, *names: str) -> bool:
         """True if every one of ``names`` was read."""
@@ -172,6 +199,7 @@ def read_table(
     wanted: Callable[[str], bool],
     sep: str = ",",
     preamble: Callable[[str], bool] = lambda line: False,
+    encoding: str = "utf-8",
 ) -> Table:
     """Read the ``wanted`` columns of a delimited text file, keeping each row's line number.
 
@@ -181,7 +209,7 @@ def read_table(
     Parameters
     ----------
     path
-        The file (UTF-8, an optional byte-order mark; any line endings).
+        The file (any line endings).
     wanted
         Called with each header name (surrounding spaces removed); True keeps the column.
     sep
@@ -189,6 +217,9 @@ def read_table(
     preamble
         True for lines before the header that are to be kept aside (blank lines before the
         header are always skipped).
+    encoding
+        The file's text encoding; ``"utf-8"`` (the default) also accepts a byte-order mark.
+        Windows exports are often ``"cp1252"``.
 
     Returns
     -------
@@ -199,17 +230,19 @@ def read_table(
     FileNotFoundError
         If ``path`` does not exist.
     ReaderError
-        If the file is not text, has no header, a repeated column name, or a line whose
-        number of fields differs from the header's.
+        If the file is not text in ``encoding``, has no header, a header that another
+        delimiter splits but ``sep`` does not ("wrong delimiter"), a repeated column name, or a
+        line whose number of fields differs from the header's.
     """
     path = check_path(path)
+    encoding = codec_name(encoding)
     lead: list[str] = []
     header: list[str] | None = None
     header_line = 0
     rows: list[int] = []
     number = 0
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
+        with path.open(encoding=encoding, newline="") as f:
             for number, line in enumerate(f, start=1):
                 text = line.rstrip("\r\n")
                 if header is None:
@@ -220,6 +253,7 @@ def read_table(
                     fields = csv.reader([text], delimiter=sep, skipinitialspace=True)
                     header = [h.strip() for h in next(fields)]
                     header_line = number
+                    _check_delimiter(path, number, text, header, sep)
                     continue
                 if not text:
                     continue
@@ -231,7 +265,7 @@ def read_table(
                     )
                 rows.append(number)
     except UnicodeDecodeError as err:
-        raise ReaderError(f"{path}, near line {number + 1}: not UTF-8 text ({err.reason})") from err
+        raise not_text(path, encoding, err) from err
     except csv.Error as err:
         raise ReaderError(f"{path}, line {number}: {err}") from err
     if header is None:
@@ -249,7 +283,7 @@ def read_table(
             skiprows=header_line - 1,
             header=0,
             usecols=lambda raw: raw.strip() in keep,
-            encoding="utf-8-sig",
+            encoding=encoding,
             skipinitialspace=True,
             low_memory=False,
         )
@@ -259,6 +293,48 @@ def read_table(
         raise ReaderError(f"{path}: a quoted field is not closed (check the quotes)")
     data.columns = [str(c).strip() for c in data.columns]
     return Table(str(path), data, np.array(rows, dtype=np.int64), tuple(header), tuple(lead))
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def not_text(path: Path, encoding: str, err: UnicodeDecodeError) -> ReaderError:
+    """The :class:`ReaderError` for a file that is not text in ``encoding``, naming the first
+    line that does not decode (and, for UTF-8, the Windows encoding to try)."""
+    with path.open("rb") as f:
+        line = next((n for n, raw in enumerate(f, start=1) if not _decodes(raw, encoding)), 0)
+    hint = " (pass encoding='cp1252' for a Windows export)" if encoding == "utf-8-sig" else ""
+    name = encoding.removesuffix("-sig")
+    return ReaderError(f"{path}, line {line}: not {name} text ({err.reason}){hint}")
+
+
+def codec_name(encoding: str) -> str:
+    """The codec to open a file with (UTF-8 reads past a byte-order mark)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise ValueError(f"encoding must be a Python codec name, got {encoding!r}") from None
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+_DELIMITERS = {",": "','", "\t": "tab", ";": "';'", "|": "'|'"}
+
+
+def _check_delimiter(path: Path, number: int, text: str, header: list[str], sep: str) -> None:
+    """Refuse a header that ``sep`` leaves whole but another delimiter splits."""
+    if len(header) > 1:
+        return
+    for other, word in _DELIMITERS.items():
+        if other != sep and len(text.split(other)) > 2:
+            raise ReaderError(
+                f"{path}, line {number}: wrong delimiter: the header is separated by {word}, "
+                f"this reader expects {_DELIMITERS.get(sep, repr(sep))}"
+            )
 
 
 def table_from_dataframe(frame: pd.DataFrame) -> Table:
@@ -397,10 +473,9 @@ def rows_to_dataset(
     rows = _rows_with_box(table, blocks, rows)
 
     starts = np.searchsorted(frame_of_row[rows], np.arange(n_frames + 1))
-    frames = [
-        {name: block.values[rows[a:b]] for name, block in blocks.items()} if b > a else {}
-        for a, b in zip(starts[:-1], starts[1:], strict=True)
-    ]
+    frames = _Frames({name: block.values[rows] for name, block in blocks.items()}, starts)
+    if table.warnings:
+        attrs = {**(attrs or {}), "reader_warnings": "\n".join(table.warnings)}
     try:
         ds = schema.from_frames(
             frames, source, source_frame, time, labels=labels, var_attrs=var_attrs, attrs=attrs
@@ -419,6 +494,50 @@ def rows_to_dataset(
     except schema.SchemaError as err:
         raise table.error(str(err)) from err
     return ds
+
+
+class _Frames(Sequence):
+    """The per-frame mappings :func:`featx.schema.from_frames` takes, made when asked for:
+    frame i is rows ``starts[i]:starts[i + 1]`` of each of ``ordered`` (views, no copies), so a
+    file of many frames does not hold one dict per frame."""
+
+    def __init__(self, ordered: dict[str, np.ndarray], starts: np.ndarray) -> None:
+        self.ordered, self.starts = ordered, starts.tolist()
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __iter__(self):
+        items = list(self.ordered.items())
+        for a, b in zip(self.starts[:-1], self.starts[1:], strict=True):
+            yield {name: values[a:b] for name, values in items} if b > a else {}
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        a, b = self.starts[i % len(self)], self.starts[i % len(self) + 1]
+        return {name: values[a:b] for name, values in self.ordered.items()} if b > a else {}
+
+
+def refuse_repeated_rows(table: Table, what: str) -> None:
+    """Raise :class:`ReaderError` at the first row whose every read cell equals an earlier
+    row's (``what`` says why such a row cannot be a new face or frame)."""
+    hashes = pd.util.hash_pandas_object(table.data, index=False).to_numpy()
+    repeated = pd.Series(hashes).duplicated().to_numpy()
+    for i in np.flatnonzero(repeated):
+        for j in np.flatnonzero(hashes[:i] == hashes[i]):
+            if (
+                table.data.iloc[[i]]
+                .reset_index(drop=True)
+                .equals(table.data.iloc[[j]].reset_index(drop=True))
+            ):
+                raise table.error(
+                    f"the row repeats {table.row_word} {table.rows[j]} cell for cell ({what}); "
+                    "remove the repeat",
+                    int(i),
+                )
 
 
 def frames_from_keys(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
