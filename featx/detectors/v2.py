@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from featx import hub, schema, validators
 from featx.boxes import xyxy_to_xywh
 from featx.detectors.base import IdentityDetector, split_faces
+from featx.detectors.given_boxes import as_found
 from featx.nn import multitask as mt
 from featx.nn.pose_mlp import to_featx_pose
 
@@ -141,6 +142,7 @@ class Detectorv2(IdentityDetector):
     """
 
     name = "Detectorv2"
+    takes_face_boxes = True
 
     def __init__(
         self,
@@ -198,11 +200,17 @@ class Detectorv2(IdentityDetector):
             "embedding": {"l2_normalized": int(bool(getattr(identity, "l2_normalized", 0)))},
         }
 
-    def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """Faces of a batch of frames: RetinaFace per frame, the networks once over all faces."""
-        from featx.nn.retinaface import detect_faces
+    def process_batch(
+        self, images: list[np.ndarray], face_boxes: list[np.ndarray] | None = None
+    ) -> list[dict[str, np.ndarray]]:
+        """Faces of a batch of frames: RetinaFace per frame (or ``face_boxes``), the networks
+        once over all faces."""
+        if face_boxes is None:
+            from featx.nn.retinaface import detect_faces
 
-        found = detect_faces(self.nets["face"], images, threshold=self.face_detection_threshold)
+            found = detect_faces(self.nets["face"], images, threshold=self.face_detection_threshold)
+        else:
+            found = as_found(face_boxes)
         counts = [len(f["scores"]) for f in found]
         crops = [
             mt.square_crops(image, torch.from_numpy(f["boxes"]).to(self.device))
