@@ -85,12 +85,11 @@ numpydoc_class_members_toctree = False
 # Markdown and notebooks
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
-nb_execution_mode = "cache"
+nb_execution_mode = "force"  # every build runs every notebook: the site never shows stale output
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_execution_timeout = 300  # seconds per cell
 nb_execution_in_temp = True  # files a notebook writes go to a temporary folder
-nb_execution_cache_path = str(HERE / "_build" / ".jupyter_cache")
 nb_merge_streams = True
 
 html_theme = "pydata_sphinx_theme"
