@@ -280,16 +280,52 @@ def _resolve_alias(app, env, node, contnode):
     return None
 
 
-def _skip_accessor_methods(app, what, name, obj, skip, options):
-    """``ds.feat.<name>`` methods are listed in a table on the accessor's page, linking to the
+def _skip_members(app, what, name, obj, skip, options):
+    """Skip what a class inherits from outside featx (ipywidgets' methods on the viewer), and
+    the ``ds.feat.<name>`` methods: the accessor's page lists those in a table, linking to the
     functions they call, instead of repeating each function's page."""
     from featx.accessor import METHODS
 
     if name in METHODS and getattr(obj, "__qualname__", "") == f"FeatAccessor.{name}":
         return True
+    module = getattr(getattr(obj, "fget", obj), "__module__", None)
+    if what == "class" and isinstance(module, str) and module.split(".")[0] != "featx":
+        return True
     return None
 
 
+def _data_docstring(app, what, name, obj, options, lines):
+    """A constant's page: the ``#:`` comment where it is defined (``featx.hub.MODELS`` is
+    defined in ``featx.hub.cards``), never the docstring of its type (``dict``), then its value
+    when that is short (``schema.AUS``)."""
+    if what not in ("data", "attribute"):
+        return
+    if inspect.getdoc(type(obj)) == "\n".join(lines).strip():
+        lines[:] = _attr_comment(name, obj)
+    value = repr(obj)
+    if len(value) <= 400 and "`" not in value:
+        lines.extend(["", f"Value: ``{value}``"])
+
+
+def _attr_comment(name: str, obj) -> list[str]:
+    """The ``#:`` comment above ``name``'s assignment in the featx module defining it."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    package, _, attr = name.rpartition(".")
+    inside = sorted(m for m in list(sys.modules) if m == package or m.startswith(package + "."))
+    for module in inside:
+        if getattr(sys.modules[module], attr, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(module).find_attr_docs()
+        except Exception:  # noqa: BLE001 (a module without source)
+            continue
+        if ("", attr) in docs:
+            return list(docs["", attr])
+    return []
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", _data_docstring, priority=400)  # before numpydoc
     app.connect("missing-reference", _resolve_alias)
-    app.connect("autodoc-skip-member", _skip_accessor_methods)
+    app.connect("autodoc-skip-member", _skip_members)

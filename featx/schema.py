@@ -281,7 +281,13 @@ def _full_like(data, shape: tuple[int, ...], fill) -> np.ndarray:
 
 
 def merge_sources(*attrs: Mapping) -> str:
-    """Merge the JSON ``sources`` attrs of several Datasets into one JSON string."""
+    """Merge the JSON ``sources`` attrs of several Datasets into one JSON string.
+
+    Examples
+    --------
+    >>> merge_sources({"sources": '{"a.jpg": {"n": 1}}'}, {"sources": '{"b.mp4": {"n": 9}}'})
+    '{"a.jpg": {"n": 1}, "b.mp4": {"n": 9}}'
+    """
     merged: dict = {}
     for a in attrs:
         merged.update(json.loads(a.get("sources", "{}")))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["TASKS", "ModelCard", "Ref"]
 
+#: The tasks a model card can serve (``ModelCard.task``).
 TASKS = (
     "face",
     "landmark",
@@ -58,7 +59,13 @@ class Ref:
             raise ValueError(f"a builder/loader is named 'module:attribute', got {self.target!r}")
 
     def resolve(self) -> Callable[..., Any]:
-        """The named object (its module imported on first use)."""
+        """The named object (its module imported on first use).
+
+        Examples
+        --------
+        >>> Ref("featx.boxes:iou").resolve().__name__
+        'iou'
+        """
         module, _, attr = self.target.partition(":")
         return getattr(importlib.import_module(module), attr)
 
