@@ -25,7 +25,6 @@ ROOT = HERE.parent
 # Document (and run the notebooks against) this checkout, whatever featx is installed.
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 from sphinx.util import logging as sphinx_logging  # noqa: E402
 

@@ -65,12 +65,19 @@ def _documented_objects(html: Path) -> tuple[set[str], set[int]]:
 
 @builds_the_site
 def test_every_notebook_is_a_page_with_its_outputs(site):
+    """Each notebook is a tutorials page showing what its run printed, and the figures of a
+    notebook that plots (matplotlib's inline backend in the kernel, not a file backend)."""
+    import nbformat
+
     assert NOTEBOOKS
     for path in NOTEBOOKS:
         page = site / "tutorials" / f"{path.stem}.html"
         assert page.exists(), page
         text = page.read_text()
         assert "cell_output" in text, f"{path.name}: no executed output in the site"
+        code = "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code")
+        if "plt." in code or ".plot" in code:
+            assert "<img " in text, f"{path.name} plots, but its page shows no figure"
 
 
 @builds_the_site
