@@ -80,6 +80,8 @@ autodoc_member_order = "bysource"
 autodoc_default_options = {"exclude-members": "__init__, __new__"}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+# Every documented object has a docstring (numpydoc check GL08); a malformed one is a warning.
+numpydoc_validation_checks = {"GL08"}
 
 # Markdown and notebooks
 myst_enable_extensions = ["colon_fence", "dollarmath"]

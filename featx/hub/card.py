@@ -114,7 +114,14 @@ class ModelCard:
 
     @property
     def bundled(self) -> bool:
-        """True for models shipped inside featx (no download)."""
+        """True for models shipped inside featx (no download).
+
+        Examples
+        --------
+        >>> from featx import hub
+        >>> hub.card("mini_xception").bundled, hub.card("retinaface").bundled
+        (True, False)
+        """
         return self.repo is None
 
     def build(self):
@@ -133,6 +140,12 @@ class ModelCard:
         None: ``FEATX_LOCK``; False: no lock). Raises :class:`~featx.hub.ModelNotFoundError`
         naming what is missing and how to provide it, :class:`~featx.hub.IntegrityError` for
         a file that fails a check.
+
+        Examples
+        --------
+        >>> from featx import hub
+        >>> hub.card("mini_xception").fetch()["mini_xception.safetensors"].name
+        'mini_xception.safetensors'
         """
         return fetch_files(self, model_dir, lock)
 
