@@ -57,7 +57,7 @@ class Detector(IdentityDetector):
         Minimum face score (0..1); ``detect`` can override it for one call.
     face_identity_threshold
         Smallest cosine similarity (0..1) of a face to a person's mean embedding to be that
-        person (:func:`featx.tracking.assign_identities`; Py-Feat's 0.8); ``detect`` can
+        person (``featx.tracking.assign_identities``; Py-Feat's 0.8); ``detect`` can
         override it for one call.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
