@@ -346,8 +346,7 @@ class BaseDetector(PyFeatCalls):
             Faces to describe instead of the face detector's (``featx.Detector`` and
             ``Detectorv2``): one (K, 4) or (K, 5) array of x1, y1, x2, y2[, score] in frame
             pixels for every frame, a list with one 2-D such array per output frame, or a
-            featx Dataset whose ``face_rect`` gives them
-            (:func:`featx.detectors.given_boxes.per_frame`). The face detector does not run;
+            featx Dataset whose ``face_rect`` gives them. The face detector does not run;
             every box is kept (no threshold), ``keypoints`` are NaN and a missing score is 1.
             With a per-frame list, a source that cannot be read raises (it would shift the
             frames the boxes belong to).
