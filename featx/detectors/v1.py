@@ -33,6 +33,17 @@ STAGES: dict[str, tuple[str, str | None]] = {
     "identity_model": ("identity", "arcface"),
     "gaze_model": ("gaze", "l2cs"),
 }
+#: Detector kwarg → the card ids that stage can run (the bundled MPDetector models serve the
+#: same tasks in the registry but not this pipeline).
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "face_model": ("retinaface", "img2pose"),
+    "landmark_model": ("mobilefacenet", "mobilenet", "pfld"),
+    "facepose_model": ("pose_mlp", "img2pose"),
+    "au_model": ("xgb_au", "svm_au"),
+    "emotion_model": ("resmasknet", "svm_emo"),
+    "identity_model": ("arcface", "facenet"),
+    "gaze_model": ("l2cs",),
+}
 #: Face crop shared by the identity and gaze models (Py-Feat's 112 box crop, box x1.2).
 CROP_SIZE, CROP_EXPAND = 112, 1.2
 _warned: set[str] = set()
@@ -112,6 +123,12 @@ class Detector(IdentityDetector):
             if name is None:
                 continue
             c = hub.card(name, task=STAGES[stage][0])
+            if c.id not in OPTIONS[stage]:
+                names = ", ".join(hub.card(i).name for i in OPTIONS[stage])
+                raise ValueError(
+                    f"{stage}={name!r} is a model of featx.MPDetector, not of Detector; "
+                    f"Detector's {stage} options: {names} or None"
+                )
             if c.loader is None:
                 _warn_once(f"{stage}={name!r} is not implemented in featx yet; stage skipped")
                 continue
