@@ -199,6 +199,11 @@ def test_bad_names_and_missing_weights(hf_home):
         Detector(device="cpu")
 
 
+def test_unknown_names_list_only_the_stage_options(hf_home):
+    with pytest.raises(ValueError, match="emotion_model options: resmasknet, svm or None$"):
+        Detector(emotion_model="resnet", device="cpu")
+
+
 @pytest.mark.parametrize(
     "stage, name",
     [("face_model", "blazeface_short"), ("face_model", "blazeface_full"),

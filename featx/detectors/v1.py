@@ -122,13 +122,7 @@ class Detector(IdentityDetector):
         for stage, name in names.items():
             if name is None:
                 continue
-            c = hub.card(name, task=STAGES[stage][0])
-            if c.id not in OPTIONS[stage]:
-                names = ", ".join(hub.card(i).name for i in OPTIONS[stage])
-                raise ValueError(
-                    f"{stage}={name!r} is a model of featx.MPDetector, not of Detector; "
-                    f"Detector's {stage} options: {names} or None"
-                )
+            c = _stage_card(stage, name)
             if c.loader is None:
                 _warn_once(f"{stage}={name!r} is not implemented in featx yet; stage skipped")
                 continue
@@ -256,6 +250,24 @@ class Detector(IdentityDetector):
 
             out["gaze"] = estimate_gaze(self.nets["gaze_model"], crops_all).float().cpu().numpy()
         return out
+
+
+def _stage_card(stage: str, name: str) -> hub.ModelCard:
+    """The card of ``name`` for a Detector stage; a ValueError naming the stage's options for
+    a name the stage cannot run (unknown, or a model of another detector's pipeline)."""
+    valid = ", ".join(hub.card(i).name for i in OPTIONS[stage])
+    try:
+        c = hub.card(name, task=STAGES[stage][0])
+    except ValueError:
+        raise ValueError(
+            f"Unknown {stage} {name!r}. Detector's {stage} options: {valid} or None"
+        ) from None
+    if c.id not in OPTIONS[stage]:
+        raise ValueError(
+            f"{stage}={name!r} is a model of featx.MPDetector, not of Detector; "
+            f"Detector's {stage} options: {valid} or None"
+        )
+    return c
 
 
 def _classify(classifier, images, boxes, landmarks) -> np.ndarray:
