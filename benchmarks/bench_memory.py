@@ -10,9 +10,10 @@ with ``--in-memory``, also without ``output=`` (the result kept in memory, as in
   (``featx.demo.clip_frames``, one face panning and zooming), repeated to the length asked.
 - ``v1`` / ``v2``: ``Detector`` / ``Detectorv2`` on 64x64 frames of the demo face, with the
   weights of the offline fake hub (``HF_HOME=/work/fakehub HF_HUB_OFFLINE=1``); its weights are
-  conformance weights, not trained ones, so the face stage reports about a hundred faces per
-  frame. ``v1`` runs only the face stage (every other ``*_model=None``), ``v2`` has no
-  identity model: both are a few frames per second on the CPU.
+  conformance weights, not trained ones, so the face stage reports about fifteen new faces
+  per frame, each its own face slot. ``v1`` runs only the face stage (every other
+  ``*_model=None``), ``v2`` has no identity model. ``--threshold 1.0`` (no face passes) runs
+  the face stage alone on every frame, without the spurious slots.
 - ``openface`` / ``fex``: ``read_openface`` / ``read_fex`` on CSVs of about ``--mib`` MiB
   written as ``benchmarks/bench_readers.py`` writes them.
 
@@ -54,7 +55,7 @@ def write_video(path: Path, n_frames: int, size: tuple[int, int]) -> Path:
     return path
 
 
-def detector(kind: str):
+def detector(kind: str, threshold: float = 0.5):
     import featx
 
     if kind == "mp":
@@ -62,11 +63,11 @@ def detector(kind: str):
     if kind == "v1":
         off = ("landmark_model", "facepose_model", "au_model", "emotion_model")
         none = dict.fromkeys((*off, "identity_model", "gaze_model"))
-        return featx.Detector(device="cpu", **none)
-    return featx.Detectorv2(identity_model=None, device="cpu")
+        return featx.Detector(device="cpu", face_detection_threshold=threshold, **none)
+    return featx.Detectorv2(identity_model=None, device="cpu", face_detection_threshold=threshold)
 
 
-def child(kind: str, path: Path, output: Path | None) -> dict:
+def child(kind: str, path: Path, output: Path | None, threshold: float) -> dict:
     """One job in this process: the peak RSS and what it produced."""
     t0 = time.perf_counter()
     if kind in ("openface", "fex"):
@@ -74,7 +75,7 @@ def child(kind: str, path: Path, output: Path | None) -> dict:
 
         ds = getattr(io, f"read_{kind}")(path)
     else:
-        ds = detector(kind).detect(path, output=output, progress=False)
+        ds = detector(kind, threshold).detect(path, output=output, progress=False)
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -86,8 +87,9 @@ def child(kind: str, path: Path, output: Path | None) -> dict:
     }
 
 
-def run_child(kind: str, path: Path, output: Path | None) -> dict:
+def run_child(kind: str, path: Path, output: Path | None, threshold: float = 0.5) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--path", str(path)]
+    cmd += ["--threshold", str(threshold)]
     cmd += ["--output", str(output)] if output else []
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}  # this checkout's featx
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
@@ -110,12 +112,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--mib", type=float, nargs="+", default=[20, 200])
     parser.add_argument("--in-memory", action="store_true", help="also run without output=")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="v1/v2 face_detection_threshold"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.jobs[0], args.path, args.output)))
+        print(json.dumps(child(args.jobs[0], args.path, args.output, args.threshold)))
         return
     print(f"load average {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +131,7 @@ def main() -> None:
                 for n in args.frames:
                     video = write_video(tmp / f"{kind}{n}.avi", n, SIZES[kind])
                     for out in [tmp / f"{kind}{n}.nc"] + ([None] if args.in_memory else []):
-                        r = run_child(kind, video, out)
+                        r = run_child(kind, video, out, args.threshold)
                         rows.append((f"{n} frames, output={'file' if out else 'None'}", r))
                         print(kind, rows[-1], flush=True)
                     video.unlink()
