@@ -57,8 +57,8 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-# _generated/ and reliability/ are read through {include} directives.
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "_generated", "reliability"]
+# _generated/ is read through {include} directives.
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "_generated"]
 # A dead reference is an error: every :func:/:class:/:mod: and every link between pages must
 # resolve (with -W). Nothing is fetched (no intersphinx): names outside featx stay plain text.
 nitpicky = True
