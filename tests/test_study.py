@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import time
 
 import cv2
 import numpy as np
@@ -24,20 +26,23 @@ class Squares(BaseDetector):
     built = 0  # detectors built, over all instances (the workers run in this process)
     frames = 0  # frames analysed, over all instances
 
-    def __init__(self, level: int = 200, die_at: str = "", device: str = "cpu") -> None:
+    def __init__(
+        self, level: int = 200, die_at: str = "", device: str = "cpu", pause: float = 0.0
+    ) -> None:
         super().__init__(device=device)
         Squares.built += 1
-        self.level = level
+        self.level, self.pause = level, pause
         self.die_at = die_at  # "<frames>:<marker file>": SIGKILL its process once, there
         self.labels = {"au": ["AU12"]}
         self.var_attrs = {"aus": {"kind": "score"}}
 
     def config(self) -> dict:
-        options = {"level": self.level, "die_at": self.die_at}
+        options = {"level": self.level, "die_at": self.die_at, "pause": self.pause}
         return {"detector": f"{__name__}.Squares", "options": options}
 
     def process_batch(self, images):
         Squares.frames += len(images)
+        time.sleep(self.pause)
         if self.die_at:
             frames, marker = self.die_at.split(":", 1)
             if Squares.frames > int(frames) and not os.path.exists(marker):
@@ -253,3 +258,52 @@ def test_a_worker_killed_mid_video_is_replaced_and_the_store_holds_every_frame_o
     long = ds.where(ds["source"] == str(videos / "long.avi"), drop=True)
     alone = Squares().detect(videos / "long.avi", progress=False)
     np.testing.assert_array_equal(long["face_rect"].values, alone["face_rect"].values)
+
+
+def test_frames_done_are_read_from_the_parts_a_running_video_has_committed(tmp_path):
+    from featx.detectors.runstore import RunStore
+
+    store = tmp_path / "v.zarr"
+    assert study._frames_written(store, 3) == 0  # nothing written yet
+    runs = RunStore(store)
+    for start in (0, 3):
+        batch = schema.from_frames(
+            [{"face_score": np.array([0.9])}] * 3, ["v.avi"] * 3, range(start, start + 3),
+            np.arange(start, start + 3) / 10, frame_start=start,
+        )  # fmt: skip
+        runs.write(batch)
+        assert study._frames_written(store, 3) == start + 3
+    runs.finish({}, lambda ds: ds)
+    assert study._frames_written(store, 3) == 0  # finished: the manifest row counts
+
+
+def _bars(text):
+    """The last (done, total) drawn of the video bar and of the frame bar."""
+    last = {}
+    for done, total, unit in re.findall(r"(\d+)/(\d+) \[[^\]]*?(video|frame)", text):
+        last[unit] = (int(done), int(total))
+    return last.get("video"), last.get("frame")
+
+
+def test_the_progress_bars_count_videos_and_frames_also_on_a_rerun(videos, tmp_path, client, capfd):
+    out = tmp_path / "study"
+    capfd.readouterr()
+    featx.detect_many(videos, Squares(), out, client=client, batch_size=3)
+    videos_bar, frames_bar = _bars(capfd.readouterr().err)
+    assert videos_bar == (3, 3)
+    assert frames_bar == (20, 20)  # 12 + 8 frames; the broken video has none
+    write_video(videos / "p3.avi", 5)  # fixed: the rerun starts at 2 videos and 20 frames
+    featx.detect_many(videos, Squares(), out, client=client, batch_size=3)
+    err = capfd.readouterr().err
+    first = re.search(r"(\d+)/(\d+) \[[^\]]*?video", err)
+    assert first.groups() == ("2", "3")
+    assert _bars(err) == ((3, 3), (25, 25))
+
+
+def test_the_frame_bar_counts_the_batches_of_running_videos(videos, tmp_path, client, capfd):
+    capfd.readouterr()
+    det = Squares(pause=0.3)  # 12 + 8 frames in batches of 2: about 3 s, polled every 0.5 s
+    featx.detect_many(videos, det, tmp_path / "study", client=client, batch_size=2)
+    drawn = [int(n) for n in re.findall(r"(\d+)/\d+ \[[^\]]*?frame", capfd.readouterr().err)]
+    assert drawn == sorted(drawn) and drawn[-1] == 20  # never back, every frame at the end
+    assert set(drawn) - {0, 8, 12, 20}  # counts between whole videos: batches seen mid-video
