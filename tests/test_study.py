@@ -307,3 +307,52 @@ def test_the_frame_bar_counts_the_batches_of_running_videos(videos, tmp_path, cl
     drawn = [int(n) for n in re.findall(r"(\d+)/\d+ \[[^\]]*?frame", capfd.readouterr().err)]
     assert drawn == sorted(drawn) and drawn[-1] == 20  # never back, every frame at the end
     assert set(drawn) - {0, 8, 12, 20}  # counts between whole videos: batches seen mid-video
+
+
+@pytest.mark.slow
+def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path):
+    """The issue's evidence: six short clips of the demo media and a corrupt file on a
+    LocalCluster of two single-threaded worker processes; every video equals
+    ``MPDetector().detect(video)`` frame by frame, the corrupt one is recorded as failed, a
+    rerun runs nothing."""
+    from distributed import Client, LocalCluster
+
+    from featx.demo import astronaut, clip_frames
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    frames = clip_frames(astronaut(), n=18)  # 640x360
+    for k in range(6):  # six clips of 3 frames, each its own stretch of the pan
+        writer = cv2.VideoWriter(
+            str(folder / f"clip{k}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360)
+        )
+        for frame in frames[3 * k : 3 * k + 3]:
+            writer.write(frame[..., ::-1])
+        writer.release()
+    (folder / "corrupt.avi").write_bytes(b"\x00" * 4096)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        manifest = featx.detect_many(folder, featx.MPDetector(), tmp_path / "s", client=client)
+        again = featx.detect_many(folder, featx.MPDetector(), tmp_path / "s", client=client)
+    done = manifest["status"] == "done"
+    assert again[done].equals(manifest[done])  # done videos skipped: their rows untouched
+    by_store = manifest.set_index("store")
+    assert by_store.loc["corrupt.zarr", "status"] == "failed"
+    assert "corrupt.avi" in by_store.loc["corrupt.zarr", "error"]
+    assert (by_store.drop("corrupt.zarr")["status"] == "done").all()
+    ds = featx.open_study(tmp_path / "s").compute()
+    detector = featx.MPDetector()
+    for k in range(6):
+        video = str(folder / f"clip{k}.avi")
+        alone = detector.detect(video, progress=False)
+        got = ds.isel(frame=ds["source"].values == video)
+        assert got["source_frame"].values.tolist() == [0, 1, 2]
+        assert np.isfinite(alone["mesh"].values).all(axis=(2, 3))[:, 0].all()  # a face each frame
+        for name in alone.data_vars:  # same faces, same NaN; values to float32 rounding (the
+            # workers run single-threaded, this process not: sums run in another order)
+            np.testing.assert_allclose(
+                got[name].values, alone[name].values, rtol=1e-4, atol=1e-5, err_msg=name
+            )
