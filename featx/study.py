@@ -29,6 +29,7 @@ import hashlib
 import importlib
 import json
 import os
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -82,6 +83,10 @@ def detector_spec(detector: Any) -> dict[str, Any]:
 
 
 _WORKER_DETECTORS: dict[str, Any] = {}
+#: Held while a video runs: a worker process runs one video at a time, whatever its threads,
+#: because the run store writes its batches with the HDF5 library, which is not thread-safe
+#: (two videos in threads of one process can crash it).
+_ONE_VIDEO_PER_PROCESS = threading.Lock()
 
 
 def _worker_detector(spec: dict[str, Any]) -> Any:
@@ -102,7 +107,8 @@ def _run_video(spec: dict[str, Any], source: str, store: str, kwargs: dict) -> d
     row = {"source": source, "store": store, "detector": spec["class"].rsplit(".", 1)[1]}
     row |= {"config": json.dumps(spec["kwargs"], sort_keys=True), "featx_version": __version__}
     try:
-        ds = _worker_detector(spec).detect(source, output=store, progress=False, **kwargs)
+        with _ONE_VIDEO_PER_PROCESS:
+            ds = _worker_detector(spec).detect(source, output=store, progress=False, **kwargs)
         row |= {"status": "done", "frames": int(ds.sizes["frame"]), "error": ""}
     except Exception as error:  # a failing video is recorded, the others go on
         frames = _frames_on_disk(Path(store))

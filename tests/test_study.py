@@ -27,21 +27,31 @@ class Squares(BaseDetector):
     frames = 0  # frames analysed, over all instances
 
     def __init__(
-        self, level: int = 200, die_at: str = "", device: str = "cpu", pause: float = 0.0
+        self,
+        level: int = 200,
+        die_at: str = "",
+        device: str = "cpu",
+        pause: float = 0.0,
+        log: str = "",
     ) -> None:
         super().__init__(device=device)
         Squares.built += 1
-        self.level, self.pause = level, pause
+        self.level, self.pause, self.log = level, pause, log  # log: file of the workers' names
         self.die_at = die_at  # "<frames>:<marker file>": SIGKILL its process once, there
         self.labels = {"au": ["AU12"]}
         self.var_attrs = {"aus": {"kind": "score"}}
 
     def config(self) -> dict:
-        options = {"level": self.level, "die_at": self.die_at, "pause": self.pause}
+        options = {"level": self.level, "die_at": self.die_at, "pause": self.pause, "log": self.log}
         return {"detector": f"{__name__}.Squares", "options": options}
 
     def process_batch(self, images):
+        from distributed import get_worker
+
         Squares.frames += len(images)
+        if self.log:
+            with open(self.log, "a") as log:
+                log.write(f"{get_worker().name}\n")
         time.sleep(self.pause)
         if self.die_at:
             frames, marker = self.die_at.split(":", 1)
@@ -356,3 +366,54 @@ def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path
             np.testing.assert_allclose(
                 got[name].values, alone[name].values, rtol=1e-4, atol=1e-5, err_msg=name
             )
+
+
+def test_a_cuda_detector_runs_only_on_workers_that_declare_a_gpu(videos, tmp_path):
+    from distributed import Client, Nanny, Scheduler, SpecCluster
+
+    (videos / "p3.avi").unlink()
+    for k in range(4):
+        write_video(videos / f"more{k}.avi", 4, start=4 * k)
+    options = {"nthreads": 1, "dashboard_address": None}
+    specs = {
+        "gpu": {"cls": Nanny, "options": {**options, "resources": {"GPU": 1}}},
+        "cpu": {"cls": Nanny, "options": options},
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    with SpecCluster(workers=specs, scheduler=scheduler) as cluster, Client(cluster) as client:
+        names = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
+        assert names == {"gpu": {"GPU": 1}, "cpu": {}}
+        for device, expected in (("cuda", {"gpu"}), ("cpu", {"gpu", "cpu"})):
+            log = tmp_path / f"{device}.log"  # a stand-in: Squares computes on the CPU anyway
+            det = Squares(device=device, pause=0.1, log=str(log))
+            manifest = featx.detect_many(videos, det, tmp_path / device, client=client)
+            assert (manifest["status"] == "done").all()
+            assert set(log.read_text().split()) == expected  # cpu: both workers take videos
+
+
+def test_a_run_in_another_process_holds_the_folder_until_it_dies(videos, tmp_path, client):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "study"
+    out.mkdir()
+    hold = (
+        "import sys, time; from pathlib import Path; from featx import study\n"
+        "with study._locked(Path(sys.argv[1])):\n    print('holding', flush=True); time.sleep(120)"
+    )
+    root = str(Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(study.StudyError, match=f"process {holder.pid} on "):
+            featx.detect_many(videos, Squares(), out, client=client, progress=False)
+        assert not (out / "manifest.csv").exists()  # refused before writing anything
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock
+        holder.wait()
+    manifest = featx.detect_many(videos, Squares(), out, client=client, progress=False)
+    assert manifest["status"].tolist() == ["done", "done", "failed"]

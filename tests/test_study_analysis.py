@@ -193,3 +193,14 @@ def test_a_200_video_study_is_opened_smoothed_and_fitted_in_bounded_memory(tmp_p
     assert all(0.2 < b < 0.8 for b in got["beta"])  # the AUs' mean level: a real fit
     peak_mib = got["peak"] / 1024
     assert peak_mib < RSS_BOUND_MIB, (peak_mib, got["base"] / 1024, total_mib)
+
+
+def test_open_study_refuses_metadata_that_do_not_match_its_videos(folder):
+    table = pd.read_csv(folder / "metadata.csv")
+    extra = pd.concat([table, pd.DataFrame({"source": ["nobody"], "subject": ["x"]})])
+    with pytest.raises(featx.study.StudyError, match=r"match no video: \['nobody'\]"):
+        featx.open_study(folder, metadata=extra)
+    with pytest.raises(featx.study.StudyError, match=r"videos with no row: \['/videos/v0005"):
+        featx.open_study(folder, metadata=table.iloc[:5])
+    ds = featx.open_study(folder, metadata=table.assign(age=range(N_VIDEOS)))
+    assert ds["age"].values.tolist() == np.repeat(np.arange(N_VIDEOS), N_FRAMES).tolist()
