@@ -368,6 +368,7 @@ def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path
             )
 
 
+@pytest.mark.slow  # two worker processes: 25-60 s on the shared 2 cores
 def test_a_cuda_detector_runs_only_on_workers_that_declare_a_gpu(videos, tmp_path):
     from distributed import Client, Nanny, Scheduler, SpecCluster
 
