@@ -259,16 +259,9 @@ def test_default_pipeline_wiring_reproduces_pyfeats_recorded_outputs(hub_home, m
     use_hf_home(monkeypatch, hub_home)
     det = Detector(identity_model=None, gaze_model=None, facepose_model=None, device="cpu")
 
-    def given_boxes(boxes):
-        boxes = np.asarray(boxes, np.float32)
-        found = {"boxes": boxes, "scores": np.full(len(boxes), 0.99, np.float32)}
-        found["keypoints"] = np.zeros((len(boxes), 5, 2), np.float32)
-        monkeypatch.setattr(det, "_faces", lambda images: [found for _ in images])
-
     # Landmarks: MobileFaceNet's reference frame and boxes.
     mfn = np.load(CONF / "mobilefacenet" / "ref.npz")
-    given_boxes(mfn["boxes"])
-    ds = det.detect(mfn["image"][None], progress=False)
+    ds = det.detect(mfn["image"][None], progress=False, face_boxes=mfn["boxes"])
     want = mfn["landmarks_image"]  # the conformance weights put points far off the frame
     np.testing.assert_allclose(
         ds["landmarks"].isel(frame=0).values, want, rtol=0, atol=1e-5 * np.abs(want).max()
@@ -280,12 +273,27 @@ def test_default_pipeline_wiring_reproduces_pyfeats_recorded_outputs(hub_home, m
     boxes = np.repeat(xgb["box"][None], len(xgb["landmarks"]), axis=0)
     _, rounded = ops.face_crops(xgb["image"], torch.from_numpy(boxes), 112, landmark68.EXPAND)
     pixels = landmark68.to_image(torch.from_numpy(xgb["landmarks"]), rounded).float()
-    given_boxes(boxes)
     monkeypatch.setattr(landmark68, "predict", lambda model, frames, b: [pixels])
-    ds = det.detect(xgb["image"][None], progress=False)
+    ds = det.detect(xgb["image"][None], progress=False, face_boxes=boxes)
     assert ds["au"].values.tolist() == list(det.nets["au_model"].columns)
     np.testing.assert_allclose(ds["aus"].isel(frame=0).values, xgb["au_probs"], atol=1e-5)
     assert ds["emotion"].values.tolist() == list(schema.EMOTIONS)
     np.testing.assert_allclose(
         ds["emotions"].isel(frame=0).values, np.repeat(emo["probs"], 2, axis=0), atol=1e-5
     )
+
+
+def test_face_boxes_give_what_detection_gives(hub_home, image_and_video, monkeypatch):
+    """Given RetinaFace's own boxes, every later stage reproduces the detected run's values."""
+    use_hf_home(monkeypatch, hub_home)
+    det = featx.Detector(device="cpu")
+    video = image_and_video[1]
+    found = det.detect(video, batch_size=2, progress=False, face_detection_threshold=THRESHOLD)
+    assert found["face_rect"].notnull().all("rect").sum() >= 3
+    ds = det.detect(video, batch_size=2, progress=False, face_boxes=found)
+    schema.validate(ds)
+    assert np.isnan(ds["keypoints"].values).all()
+    for name in ("face_rect", "face_score", "landmarks", "head_pose", "aus", "emotions"):
+        np.testing.assert_allclose(ds[name].values, found[name].values, atol=1e-4, err_msg=name)
+    for name in ("embedding", "gaze", "identity"):
+        np.testing.assert_allclose(ds[name].values, found[name].values, atol=1e-4, err_msg=name)

@@ -538,3 +538,30 @@ def test_weights_option(hub_home, monkeypatch, tmp_path):
         featx.Detectorv2(identity_model=None, device="cpu", weights=v2.CHECKPOINTS[1])
     with pytest.raises(featx.ModelNotFoundError, match="neither a file"):
         featx.Detectorv2(identity_model=None, device="cpu", weights=tmp_path / "none.safetensors")
+
+
+def test_detectorv2_face_boxes_give_what_detection_gives(detector, media):
+    """Given RetinaFace's own boxes, every stage reproduces the detected run's values."""
+    paths, video = media
+    for inputs in ([str(p) for p in paths], video):
+        found = detector.detect(inputs, batch_size=2, progress=False)
+        boxes = [
+            np.column_stack([r[ok, :2], r[ok, :2] + r[ok, 2:], s[ok]])
+            for r, s in zip(found["face_rect"].values, found["face_score"].values, strict=True)
+            for ok in [np.isfinite(r).all(-1)]
+        ]
+        for given in (found, boxes):
+            ds = detector.detect(inputs, batch_size=2, progress=False, face_boxes=given)
+            schema.validate(ds)
+            assert np.isnan(ds["keypoints"].values).all()
+            for name in ("face_rect", "face_score", "mesh", "aus", "emotions", "gaze"):
+                np.testing.assert_allclose(
+                    ds[name].values, found[name].values, atol=1e-4, err_msg=name
+                )
+    # one box for every frame; RetinaFace is not consulted (a threshold of 1 would drop it)
+    box = [[4.0, 3.0, 26.0, 29.0]]
+    ds = detector.detect(video, progress=False, face_boxes=box, face_detection_threshold=1.0)
+    np.testing.assert_allclose(ds["face_rect"].values[:, 0], [[4, 3, 22, 26]] * 3)
+    assert (ds["face_score"].values == 1).all() and np.isfinite(ds["aus"].values).all()
+    with pytest.raises(ValueError, match="face_boxes has 3 entries but the input has 2 frames"):
+        detector.detect([str(p) for p in paths], progress=False, face_boxes=[box, box, box])

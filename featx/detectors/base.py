@@ -95,15 +95,17 @@ def split_faces(
 
 
 class BaseDetector(PyFeatCalls):
-    """Shared loop of all detectors; subclasses implement :meth:`process_batch`.
+    """Shared loop of all detectors; subclasses implement :meth:`BaseDetector.process_batch`.
+
+    A subclass sets the attributes below.
 
     Parameters
     ----------
     device
         ``"cpu"``, ``"cuda"``, ``"cuda:1"`` … or ``"auto"`` (CUDA when present).
 
-    Attributes a subclass sets
-    --------------------------
+    Attributes
+    ----------
     name : str
         Written to ``ds.attrs["detector"]``.
     labels : dict
@@ -123,10 +125,12 @@ class BaseDetector(PyFeatCalls):
 
     name = "base"
     #: Keep each face of a video in one ``face`` slot across frames and batches
-    #: (:class:`featx.tracking.BoxTracker`); still images keep the detector's order.
+    #: (``featx.tracking.BoxTracker``); still images keep the detector's order.
     track = True
     #: Frames per batch when ``detect`` is not given ``batch_size``.
     default_batch_size = 1
+    #: Whether ``detect`` takes ``face_boxes`` (its later stages can run on any box).
+    takes_face_boxes = False
     face_detection_threshold: float = 0.5
     face_identity_threshold: float | None = None
 
@@ -221,28 +225,36 @@ class BaseDetector(PyFeatCalls):
             setattr(run, name, value)
         return run
 
-    def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    def process_batch(
+        self, images: list[np.ndarray], face_boxes: list[np.ndarray] | None = None
+    ) -> list[dict[str, np.ndarray]]:
         """Detect faces in a batch of RGB uint8 frames.
 
         Returns one mapping per frame from schema variable name to an array whose first
-        axis is the faces found in that frame (length 0 when there are none).
+        axis is the faces found in that frame (length 0 when there are none). A detector with
+        :attr:`takes_face_boxes` gets ``face_boxes``, one (K, 5) x1, y1, x2, y2, score array
+        per frame, and runs its later stages on them instead of its face detector's boxes.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement process_batch")
 
-    def process_frames(self, batch: media.FrameBatch) -> list[dict[str, np.ndarray]]:
+    def process_frames(
+        self, batch: media.FrameBatch, face_boxes: list[np.ndarray] | None = None
+    ) -> list[dict[str, np.ndarray]]:
         """Results of one batch; the loop calls this with the frames in order.
 
-        The default passes the images to :meth:`process_batch`. A detector that carries state
-        from frame to frame (video tracking) overrides it to read each frame's ``source`` and
-        ``source_frame``.
+        The default passes the images (and ``face_boxes``, when given) to
+        :meth:`process_batch`. A detector that carries state from frame to frame (video
+        tracking) overrides it to read each frame's ``source`` and ``source_frame``.
         """
-        return self.process_batch(batch.images)
+        if face_boxes is None:
+            return self.process_batch(batch.images)
+        return self.process_batch(batch.images, face_boxes)
 
     def finalize(self, ds: xr.Dataset) -> xr.Dataset:
         """Work on the whole run before it is returned and written.
 
         Clusters the run's identity embeddings into ``identity``
-        (:func:`featx.tracking.assign_identities`) when the detector has a
+        (``featx.tracking.assign_identities``) when the detector has a
         ``face_identity_threshold`` and some face has an embedding.
         """
         if self.face_identity_threshold is None or "embedding" not in ds:
@@ -302,6 +314,7 @@ class BaseDetector(PyFeatCalls):
         progress: bool = True,
         face_detection_threshold: float | None = None,
         on_error: str = "skip",
+        face_boxes: Any = None,
     ) -> xr.Dataset:
         """Run the detector over images, videos or arrays and return one Dataset.
 
@@ -329,6 +342,14 @@ class BaseDetector(PyFeatCalls):
             ``ds.attrs["failed_sources"]`` (JSON, source -> reason) and named in one
             :class:`featx.media.MediaWarning` at the end; the other sources' results are
             kept. ``"raise"``: the first bad source raises. A single source always raises.
+        face_boxes
+            Faces to describe instead of the face detector's (``featx.Detector`` and
+            ``Detectorv2``): one (K, 4) or (K, 5) array of x1, y1, x2, y2[, score] in frame
+            pixels for every frame, a list with one 2-D such array per output frame, or a
+            featx Dataset whose ``face_rect`` gives them. The face detector does not run;
+            every box is kept (no threshold), ``keypoints`` are NaN and a missing score is 1.
+            With a per-frame list, a source that cannot be read raises (it would shift the
+            frames the boxes belong to).
 
         Returns
         -------
@@ -342,9 +363,16 @@ class BaseDetector(PyFeatCalls):
             ``on_error="raise"`` any source fails.
         """
         validators.choice("on_error", on_error, ("skip", "raise"))
+        if face_boxes is not None and not self.takes_face_boxes:
+            raise ValueError(
+                f"{type(self).__name__} does not take face_boxes (its later stages need its own "
+                f"face detector's output); featx.Detector and featx.Detectorv2 do"
+            )
         run = self.with_options(face_detection_threshold=face_detection_threshold)
         with run_lock(output):
-            return run._run(inputs, data_type, batch_size, skip_frames, output, progress, on_error)
+            return run._run(
+                inputs, data_type, batch_size, skip_frames, output, progress, on_error, face_boxes
+            )
 
     def _run(
         self,
@@ -355,23 +383,33 @@ class BaseDetector(PyFeatCalls):
         output: str | Path | None,
         progress: bool,
         on_error: str = "raise",
+        face_boxes: Any = None,
     ) -> xr.Dataset:
         """:meth:`detect` with this detector's options as they are."""
         from tqdm.auto import tqdm
 
+        from featx.detectors.given_boxes import per_frame
         from featx.tracking import BoxTracker
 
         batch_size = self.default_batch_size if batch_size is None else batch_size
+        given = None if face_boxes is None else per_frame(face_boxes)
+        if given is not None and given.frames is not None:
+            on_error = "raise"  # a skipped source would shift the frames the boxes belong to
         report = media.ReadReport()
         sources = media.probe(inputs, data_type=data_type, on_error=on_error, report=report)
-        record = run_record(self, sources, inputs, skip_frames) if output is not None else None
+        n_frames = sum(
+            math.ceil(s.n_frames / skip_frames) if s.kind in ("video", "array", "tensor") else 1
+            for s in sources
+        )
+        if given is not None:
+            given.check_count(n_frames, exact=all(s.kind != "video" for s in sources))
+        record = None
+        if output is not None:
+            record = run_record(self, sources, inputs, skip_frames, given and given.digest())
         store = RunStore(output, record) if output is not None else None
         done, frame_start = store.done() if store else (set(), 0)
         state = store.state() if store else {}
-        total = sum(
-            math.ceil(s.n_frames / skip_frames) if s.kind in ("video", "array", "tensor") else 1
-            for s in sources
-        ) - len(done)
+        total = n_frames - len(done)
         parts = []
         tracker = BoxTracker() if self.track else None
         self.restore_run_state(state.get("detector"))
@@ -390,7 +428,10 @@ class BaseDetector(PyFeatCalls):
                 on_error=on_error,
                 report=report,
             ):
-                results = self.process_frames(batch)
+                if given is None:
+                    results = self.process_frames(batch)
+                else:
+                    results = self.process_frames(batch, given.take(frame_start, len(batch)))
                 if tracker is not None:
                     results = tracker.update(results, batch.source)
                 ds = schema.from_frames(
@@ -409,6 +450,8 @@ class BaseDetector(PyFeatCalls):
                 else:
                     parts.append(ds)
                 bar.update(len(batch))
+        if given is not None:
+            given.check_count(frame_start, exact=True)
         failed = "; ".join(f"{path}: {why}" for path, why in report.failed.items())
         if failed and all(s.path in report.failed for s in sources):
             raise media.MediaError(f"every source failed: {failed}")
@@ -446,7 +489,7 @@ class IdentityDetector(BaseDetector):
         face_identity_threshold: float | None = None,
         **kwargs: Any,
     ) -> xr.Dataset:
-        """Detect faces and run every stage; see :meth:`BaseDetector.detect` for the arguments.
+        """Detect faces and run every stage; see :meth:`featx.detectors.BaseDetector.detect`.
 
         ``face_detection_threshold`` and ``face_identity_threshold`` (0..1) replace the
         detector's values for this call only.

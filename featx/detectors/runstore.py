@@ -147,13 +147,19 @@ def source_identity(sources: Sequence[SourceInfo], inputs: Any) -> dict[str, dic
 
 
 def run_record(
-    detector: Any, sources: Sequence[SourceInfo], inputs: Any, skip_frames: int
+    detector: Any,
+    sources: Sequence[SourceInfo],
+    inputs: Any,
+    skip_frames: int,
+    face_boxes: str | None = None,
 ) -> dict[str, Any]:
-    """What a run's results depend on: detector config, source identities, ``skip_frames``."""
+    """What a run's results depend on: detector config, source identities, ``skip_frames``
+    and the hash of the given ``face_boxes`` (None: the detector found the faces)."""
     record = {
         "config": detector.config(),
         "sources": source_identity(sources, inputs),
         "skip_frames": skip_frames,
+        "face_boxes": face_boxes,
     }
     return json.loads(json.dumps(record))  # as it reads back from disk
 
@@ -178,6 +184,8 @@ def _differences(
             out.append(f"source {path} changed ({old[path]} there, {new[path]} now)")
     if recorded.get("skip_frames") != record["skip_frames"]:
         out.append(f"skip_frames={recorded.get('skip_frames')} there, {record['skip_frames']} now")
+    if recorded.get("face_boxes") != record.get("face_boxes"):
+        out.append("other face_boxes there than in this call")
     return out
 
 

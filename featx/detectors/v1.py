@@ -21,6 +21,7 @@ import torch
 from featx import hub, schema, validators
 from featx.boxes import xyxy_to_xywh
 from featx.detectors.base import IdentityDetector, split_faces
+from featx.detectors.given_boxes import as_found
 
 #: Detector kwarg → (hub task, Py-Feat 2.x default). facepose defaults to img2pose with img2pose.
 STAGES: dict[str, tuple[str, str | None]] = {
@@ -56,7 +57,7 @@ class Detector(IdentityDetector):
         Minimum face score (0..1); ``detect`` can override it for one call.
     face_identity_threshold
         Smallest cosine similarity (0..1) of a face to a person's mean embedding to be that
-        person (:func:`featx.tracking.assign_identities`; Py-Feat's 0.8); ``detect`` can
+        person (``featx.tracking.assign_identities``; Py-Feat's 0.8); ``detect`` can
         override it for one call.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
@@ -74,6 +75,7 @@ class Detector(IdentityDetector):
     """
 
     name = "Detector"
+    takes_face_boxes = True
 
     def __init__(
         self,
@@ -158,9 +160,12 @@ class Detector(IdentityDetector):
             from featx.nn.img2pose import detect_faces
         return detect_faces(net, images, threshold=self.face_detection_threshold)
 
-    def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """Run every stage over all faces of the batch's frames (one forward pass per stage)."""
-        found = self._faces(images)
+    def process_batch(
+        self, images: list[np.ndarray], face_boxes: list[np.ndarray] | None = None
+    ) -> list[dict[str, np.ndarray]]:
+        """Run every stage over all faces of the batch's frames (one forward pass per stage);
+        ``face_boxes`` replace the face model's boxes (img2pose's pose is then NaN)."""
+        found = self._faces(images) if face_boxes is None else as_found(face_boxes)
         counts = [len(f["scores"]) for f in found]
         boxes = [torch.as_tensor(f["boxes"], dtype=torch.float32) for f in found]
         out: dict[str, np.ndarray] = {}

@@ -378,7 +378,7 @@ def plot_aus(
     """Action units over time: one line (or heatmap row) per AU, one panel per face or person.
 
     A new figure is sized from the number of AUs (and trial types): line panels keep their
-    height and get a legend right of the axes in columns of at most :data:`LEGEND_ROWS`;
+    height and get a legend right of the axes in columns of at most ``LEGEND_ROWS``;
     heatmap panels grow a row per AU. The legend lies inside the figure, so ``savefig`` keeps it.
 
     Parameters
