@@ -287,7 +287,8 @@ def _series(
 ) -> Figure:
     shown = _one_source(check_dataset(ds), source)
     _variable(shown, variable, labels)  # a clear error before smoothing
-    da = _variable(_smooth(shown, variable, smooth), variable, labels)
+    # One read of what is drawn (a lazy study loads only these frames of this variable).
+    da = _variable(_smooth(shown, variable, smooth), variable, labels).compute()
     dim = label_dim(variable)
     xs, xlabel = _x_axis(shown, x)
     order = np.argsort(xs, kind="stable")
@@ -499,7 +500,7 @@ def plot_bars(
         raise ValueError(
             f"plot_bars shows aus, au_intensity, emotions or blendshapes, not {variable!r}"
         )
-    da = _at_frame(_variable(check_dataset(ds), variable, labels), frame)
+    da = _at_frame(_variable(check_dataset(ds), variable, labels), frame).compute()
     dim = label_dim(variable)
     slots = _present_slots(da, faces)
     names = [str(v) for v in da[dim].values]
