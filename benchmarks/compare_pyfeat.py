@@ -470,7 +470,8 @@ def _bench(args, env, kit: Path, media: dict, work: Path, boxes: dict) -> dict:
                 results[row][tool].append(res)
                 print(
                     f"[compare] round {r + 1} {d} {v} {b} {clip} {tool}: "
-                    f"{_fmt(_fps(res))} fps, {res.get('error', '')}",
+                    f"{_fmt(_fps(res))} fps, {_fmt(res.get('peak_rss_mib'), '.0f')} MiB, "
+                    f"load {res['load_average_1min']} {res.get('error', '')}",
                     file=sys.stderr, flush=True,
                 )  # fmt: skip
     out_rows, versions = [], {}
