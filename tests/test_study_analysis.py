@@ -173,7 +173,6 @@ print(json.dumps({"base": base, "peak": peak(), "frames": ds.sizes["frame"],
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM (Linux)")
 def test_a_200_video_study_is_opened_smoothed_and_fitted_in_bounded_memory(tmp_path):
     """Peak RSS (VmHWM of a fresh process) stays under RSS_BOUND_MIB while the study's
     data variables are 664 MiB: open_study reads no array data and the analysis loads only the

@@ -110,8 +110,12 @@ class Source:
         return rate
 
 
-def check_dataset(ds: object) -> xr.Dataset:
-    """Return ``ds`` if it is a Dataset with the frame coordinates, else raise a clear error."""
+def check_dataset(ds: object, *, frame_order: bool = True) -> xr.Dataset:
+    """Return ``ds`` if it is a Dataset with the frame coordinates, else raise a clear error.
+
+    ``frame_order=False`` skips :func:`check_frame_order` (for code that shows frames one by
+    one, such as plotting detections, where a source listed twice is harmless).
+    """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
     missing = [c for c in ("frame", *schema.FRAME_COORDS) if c not in ds.coords]
@@ -120,7 +124,8 @@ def check_dataset(ds: object) -> xr.Dataset:
             f"the Dataset lacks coordinate(s) {missing}; analyses need frame, source, "
             "source_frame and time (see featx.schema)"
         )
-    check_frame_order(ds)
+    if frame_order:
+        check_frame_order(ds)
     return ds
 
 

@@ -500,7 +500,9 @@ def plot_bars(
         raise ValueError(
             f"plot_bars shows aus, au_intensity, emotions or blendshapes, not {variable!r}"
         )
-    da = _at_frame(_variable(check_dataset(ds), variable, labels), frame).compute()
+    da = _at_frame(
+        _variable(check_dataset(ds, frame_order=False), variable, labels), frame
+    ).compute()
     dim = label_dim(variable)
     slots = _present_slots(da, faces)
     names = [str(v) for v in da[dim].values]
