@@ -212,3 +212,37 @@ def test_regress_mixed_gives_nan_and_a_warning_where_the_design_is_rank_deficien
         fit = A.regress_mixed(ds, A.design_matrix(ds, EVENTS))
     assert fit["beta"].sel(face=1).isnull().all()
     assert fit["beta"].sel(face=0).notnull().all()
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_each_analysis_checks_frame_order_once(name, monkeypatch):
+    """The check sorts every frame of a study, so one call sorts them once, not per step."""
+    from featx.analysis import _core
+
+    ds = _base()
+    design = A.design_matrix(ds, EVENTS)  # a call of its own, made before counting
+    calls = {
+        "regress": lambda: A.regress(ds, design),
+        "regress_mixed": lambda: A.regress_mixed(ds, design),
+        "regress_two_level": lambda: A.regress_two_level(ds, design),
+    }
+    counted = []
+    _core._ORDER_CHECKED.clear()
+    check = _core._find_order_fault
+    monkeypatch.setattr(_core, "_find_order_fault", lambda *a: counted.append(1) or check(*a))
+    call = calls.get(name, lambda: CALLS[name](ds))
+    expected = 0 if name == "check_events" else 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        call()
+        assert len(counted) == expected, f"{name} sorted the frames {len(counted)} times"
+        call()
+    assert len(counted) == expected, "a second call on the same frames sorted them again"
+
+
+def test_a_frame_order_fault_made_in_place_after_a_check_is_still_found():
+    ds = _base()
+    A.smooth(ds)
+    ds["time"].values[30:45] -= 1.0  # the same arrays, changed after they passed
+    with pytest.raises(AnalysisError, match="time goes backwards at source_frame 30"):
+        A.smooth(ds)

@@ -35,6 +35,7 @@ from featx.analysis._core import (
     check_dataset,
     feature_dim,
     frame_axis,
+    frame_order_checked,
     sources,
     too_few_is_nan,
 )
@@ -489,7 +490,8 @@ def regress_two_level(
     for group in groups:
         rows = np.flatnonzero(labels == group)
         level1 = pd.DataFrame(X[rows], columns=names)
-        fits.append(regress(ds.isel(frame=rows), level1, variable, intercept=False)["beta"])
+        video = frame_order_checked(ds.isel(frame=rows))  # frames of a checked Dataset
+        fits.append(regress(video, level1, variable, intercept=False)["beta"])
     beta = xr.concat(fits, dim=pd.Index(groups, name=by))
     values = beta.values
     n = np.isfinite(values).sum(axis=0)
