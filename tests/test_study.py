@@ -321,10 +321,13 @@ def test_the_frame_bar_counts_the_batches_of_running_videos(videos, tmp_path, cl
 
 @pytest.mark.slow
 def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path):
-    """The issue's evidence: six short clips of the demo media and a corrupt file on a
-    LocalCluster of two single-threaded worker processes; every video equals
-    ``MPDetector().detect(video)`` frame by frame, the corrupt one is recorded as failed, a
-    rerun runs nothing."""
+    """The issue's evidence: six short clips of the demo media, a longer one and a corrupt
+    file on a LocalCluster of two single-threaded worker processes; the worker running the
+    long clip is killed (SIGKILL on its pid) after its first batches; every video equals
+    ``MPDetector().detect(video)`` frame by frame, every frame once, the corrupt one is
+    recorded as failed, a rerun runs nothing."""
+    import threading
+
     from distributed import Client, LocalCluster
 
     from featx.demo import astronaut, clip_frames
@@ -332,21 +335,50 @@ def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path
     folder = tmp_path / "videos"
     folder.mkdir()
     frames = clip_frames(astronaut(), n=18)  # 640x360
-    for k in range(6):  # six clips of 3 frames, each its own stretch of the pan
+
+    def write(name, images):
         writer = cv2.VideoWriter(
-            str(folder / f"clip{k}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360)
+            str(folder / name), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360)
         )
-        for frame in frames[3 * k : 3 * k + 3]:
+        for frame in images:
             writer.write(frame[..., ::-1])
         writer.release()
+
+    for k in range(6):  # six clips of 3 frames, each its own stretch of the pan
+        write(f"clip{k}.avi", frames[3 * k : 3 * k + 3])
+    write("long.avi", clip_frames(astronaut(), n=24))
     (folder / "corrupt.avi").write_bytes(b"\x00" * 4096)
+    killed = []
+
+    def kill_the_long_clips_worker(client, parts):
+        """SIGKILL the worker process running long.avi once two of its batches are on disk."""
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            if len(list(parts.glob("part-*.nc"))) >= 2:
+                for address, keys in client.processing().items():
+                    if any(str(k).startswith("featx-detect-long.zarr-") for k in keys):
+                        pid = client.run(os.getpid, workers=[address])[address]
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(len(list(parts.glob("part-*.nc"))))
+            time.sleep(0.05)
+
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
-        manifest = featx.detect_many(folder, featx.MPDetector(), tmp_path / "s", client=client)
-        again = featx.detect_many(folder, featx.MPDetector(), tmp_path / "s", client=client)
+        killer = threading.Thread(
+            target=kill_the_long_clips_worker, args=(client, tmp_path / "s" / "long.zarr.parts")
+        )
+        killer.start()
+        manifest = featx.detect_many(
+            folder, featx.MPDetector(), tmp_path / "s", client=client, batch_size=4
+        )
+        killer.join()
+        again = featx.detect_many(
+            folder, featx.MPDetector(), tmp_path / "s", client=client, batch_size=4
+        )
+    assert killed and 2 <= killed[0] < 6  # killed mid-video: 2 to 5 of its 6 batches were done
     done = manifest["status"] == "done"
     assert again[done].equals(manifest[done])  # done videos skipped: their rows untouched
     by_store = manifest.set_index("store")
@@ -355,11 +387,11 @@ def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path
     assert (by_store.drop("corrupt.zarr")["status"] == "done").all()
     ds = featx.open_study(tmp_path / "s").compute()
     detector = featx.MPDetector()
-    for k in range(6):
-        video = str(folder / f"clip{k}.avi")
+    for name, n in [(f"clip{k}.avi", 3) for k in range(6)] + [("long.avi", 24)]:
+        video = str(folder / name)
         alone = detector.detect(video, progress=False)
         got = ds.isel(frame=ds["source"].values == video)
-        assert got["source_frame"].values.tolist() == [0, 1, 2]
+        assert got["source_frame"].values.tolist() == list(range(n))  # every frame once
         assert np.isfinite(alone["mesh"].values).all(axis=(2, 3))[:, 0].all()  # a face each frame
         for name in alone.data_vars:  # same faces, same NaN; values to float32 rounding (the
             # workers run single-threaded, this process not: sums run in another order)

@@ -135,6 +135,34 @@ def test_a_plot_of_one_subject_or_condition_reads_only_what_it_draws(
     plt.close("all")
 
 
+def test_the_bars_of_one_frame_read_only_that_videos_chunk(opened):
+    """One frame's bars read one store chunk: the one that video's part of the joined array is
+    made of (task fusion is turned off, else the read and the join run as one task)."""
+    import dask
+    import matplotlib.pyplot as plt
+    from dask.callbacks import Callback
+
+    lazy, eager = opened
+    frame = int(lazy["frame"].values[3 * N_FRAMES + 5])  # frame 5 of video 3
+    ran = []
+
+    class Tasks(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            ran.append(key)
+
+    with dask.config.set({"scheduler": "sync", "optimization.fuse.active": False}), Tasks():
+        ax = plot.plot_bars(lazy, frame, "aus")
+    reads = [k for k in ran if isinstance(k, tuple) and str(k[0]).startswith("open_dataset-")]
+    joined = [k[1] for k in ran if isinstance(k, tuple) and str(k[0]).startswith("concatenate-")]
+    assert len(reads) == 1 and str(reads[0][0]).startswith("open_dataset-aus-")
+    assert joined == [3]  # the one chunk read is video 3's
+    reference = plot.plot_bars(eager, frame, "aus")
+    widths = [bar.get_width() for bar in ax.patches]
+    assert len(widths) == eager.sizes["au"] > 0
+    np.testing.assert_array_equal(widths, [bar.get_width() for bar in reference.patches])
+    plt.close("all")
+
+
 @pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
 def test_regress_mixed_on_a_lazy_study_equals_the_in_memory_path(opened):
     lazy, eager = opened
