@@ -43,7 +43,15 @@ model load obeys), HF_HOME and HF_HUB_OFFLINE=1 (the Hugging Face cache, cache o
 
 
 class CLIError(Exception):
-    """A problem with the command line (input, output): printed as one line, exit status 2."""
+    """A problem with the command line (input, output): printed as one line, exit status 2.
+
+    Examples
+    --------
+    :func:`main` prints it on stderr and returns 2 (a model id without ``--lock``):
+
+    >>> main(["models", "retinaface"])
+    2
+    """
 
 
 def _models(args: argparse.Namespace) -> int:

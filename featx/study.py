@@ -53,7 +53,17 @@ LOCK = ".featx-study.lock"
 
 
 class StudyError(RuntimeError):
-    """A study folder that cannot be run or opened as asked (locked, mismatched metadata...)."""
+    """A study folder that cannot be run or opened as asked (locked, mismatched metadata...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> try:
+    ...     open_study(tempfile.mkdtemp())
+    ... except StudyError as err:
+    ...     print(str(err).split(": ", 1)[1])  # doctest: +ELLIPSIS
+    no finished video (see .../manifest.csv)
+    """
 
 
 # ----------------------------------------------------------------------------------------------

@@ -42,7 +42,19 @@ __all__ = [
 
 
 class WeightsError(ValueError):
-    """A weight file is unreadable, unsafe, or does not fit the model."""
+    """A weight file is unreadable, unsafe, or does not fit the model.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "broken.safetensors"
+    >>> _ = path.write_bytes(b"not weights")
+    >>> try:
+    ...     read_state_dict(path)
+    ... except WeightsError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    WeightsError True
+    """
 
 
 # (algorithm, resolved path, size, mtime_ns) -> hex digest: a file is hashed once per version.
