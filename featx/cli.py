@@ -409,7 +409,19 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``featx`` command: 0 done, 1 failed, 2 bad usage, 130 interrupted."""
+    """Entry point of the ``featx`` command: 0 done, 1 failed, 2 bad usage, 130 interrupted.
+
+    Examples
+    --------
+    ``featx --version`` in a shell is ``main(["--version"])``:
+
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    featx ...
+    0
+    >>> main(["models", "--task", "emotion"])  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    id ...
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

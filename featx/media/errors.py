@@ -83,6 +83,19 @@ class ReadReport:
     n_decoded : dict of str to int
         Video path -> frames the file gave when it was read to its end (frames passed over by
         ``skip_frames`` or ``exclude`` count: they were found in the file).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import cv2, numpy as np
+    >>> from featx.media import probe
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = cv2.imwrite(str(folder / "grey.png"), np.full((8, 8, 3), 128, np.uint8))
+    >>> _ = (folder / "broken.png").write_bytes(b"not a picture")
+    >>> report = ReadReport()
+    >>> infos = probe(folder, on_error="skip", report=report)
+    >>> [pathlib.Path(p).name for p in report.failed], len(infos)
+    (['broken.png'], 1)
     """
 
     failed: dict[str, str] = field(default_factory=dict)
