@@ -129,13 +129,10 @@ class BlazeFaceShort(nn.Module):
     Returns ``raw_boxes`` (N, 896, 16) and ``raw_scores`` (N, 896, 1) (logits); rows 0..511 are
     the 16x16 level (2 anchors per cell), rows 512..895 the 8x8 level (6 per cell).
 
-    Example
-    -------
-    >>> [t.shape for t in BlazeFaceShort().eval()(torch.zeros(1, 128, 128, 3))]
-    [torch.Size([1, 896, 16]), torch.Size([1, 896, 1])]
-
     Examples
     --------
+    >>> [t.shape for t in BlazeFaceShort().eval()(torch.zeros(1, 128, 128, 3))]
+    [torch.Size([1, 896, 16]), torch.Size([1, 896, 1])]
     >>> from featx import hub
     >>> net = hub.card("blazeface_short").build()  # bundled: .load() reads its real weights offline
     >>> isinstance(net, BlazeFaceShort), sum(p.numel() for p in net.parameters())
@@ -241,13 +238,10 @@ class BlazeFaceFull(nn.Module):
     heads that predict at 24x24 and rearrange to one anchor per cell of the 48x48 grid.
     Returns ``raw_boxes`` (N, 2304, 16) and ``raw_scores`` (N, 2304, 1) (logits).
 
-    Example
-    -------
-    >>> [t.shape for t in BlazeFaceFull().eval()(torch.zeros(1, 192, 192, 3))]
-    [torch.Size([1, 2304, 16]), torch.Size([1, 2304, 1])]
-
     Examples
     --------
+    >>> [t.shape for t in BlazeFaceFull().eval()(torch.zeros(1, 192, 192, 3))]
+    [torch.Size([1, 2304, 16]), torch.Size([1, 2304, 1])]
     >>> from featx import hub
     >>> net = hub.card("blazeface_full").build()  # bundled: .load() reads its real weights offline
     >>> isinstance(net, BlazeFaceFull), sum(p.numel() for p in net.parameters())

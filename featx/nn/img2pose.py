@@ -165,13 +165,13 @@ class Img2Pose(nn.Module):
     """The img2pose network (``FasterDoFRCNN`` key layout) and its detection pipeline.
 
     ``forward(images (B, 3, H, W) RGB in [0, 1])`` returns the region proposal outputs
-    ``(rpn_objectness (B, A), rpn_deltas (B, A, 4))`` for the anchors of :func:`anchors`;
-    :meth:`detect` returns faces with their pose.
+    ``(rpn_objectness (B, A), rpn_deltas (B, A, 4))`` for the anchors of
+    ``featx.nn.img2pose_rcnn.anchors``; :meth:`detect` returns faces with their pose.
 
     Parameters
     ----------
-    config : sizes, limits and pose statistics (:class:`Img2PoseConfig`; its defaults when
-        omitted, which cannot detect).
+    config : sizes, limits and pose statistics (``featx.nn.img2pose.Img2PoseConfig``; its
+        defaults when omitted, which cannot detect).
 
     Examples
     --------

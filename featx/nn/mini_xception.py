@@ -113,7 +113,8 @@ class ResidualBlock(nn.Module):
 class MiniXception(nn.Module):
     """``forward(x (N, H, W, 1) NHWC grey in [-1, 1]) -> logits (N, 7)``, FER2013 class order.
 
-    Trained on 64x64 inputs (:func:`preprocess`); being fully convolutional it runs on any size.
+    Trained on 64x64 inputs (``featx.nn.mini_xception.preprocess``); being fully convolutional
+    it runs on any size.
 
     Examples
     --------

@@ -216,16 +216,16 @@ def eye_boxes(mesh01: torch.Tensor, config: MultitaskConfig) -> dict[str, torch.
 
 
 class FaceMultitask(nn.Module):
-    """The face_multitask_v2 network, built from a :class:`MultitaskConfig` (default v2.8).
+    """The face_multitask_v2 network, built from a ``MultitaskConfig`` (default v2.8).
 
-    ``forward(x (B, 3, S, S))`` with ``x`` from :func:`preprocess` returns a dict of
-    :data:`OUTPUTS`: ``p_au`` (B, n_au) in [0, 1], ``mesh`` (B, V, 3) (x, y over the chip in
+    ``forward(x (B, 3, S, S))`` with ``x`` from ``featx.nn.multitask.preprocess`` returns a dict
+    of ``OUTPUTS``: ``p_au`` (B, n_au) in [0, 1], ``mesh`` (B, V, 3) (x, y over the chip in
     [0, 1] when ``mesh_normalized``, z relative depth), ``pose`` (B, 6) (Rodrigues vector in
     radians, y-down camera, then translation), ``blendshapes`` (B, 52) in [0, 1],
     ``emotion_logits`` (B, 7) in the order of
     ``featx.schema.EMOTION_NATIVE_ORDER["face_multitask_v2"]`` (Neutral first), ``va`` (B, 2)
     valence, arousal in [-1, 1], ``gaze`` (B, 2) yaw, pitch in radians (y-down),
-    ``gaze_logits`` (B, 2, bins). With ``intermediates=True`` it also holds :data:`INTERMEDIATES`.
+    ``gaze_logits`` (B, 2, bins). With ``intermediates=True`` it also holds ``INTERMEDIATES``.
 
     Examples
     --------

@@ -118,7 +118,7 @@ class MaskingBlock(nn.Module):
 
 class ResMasking(nn.Module):
     """ResNet-34 with four masking blocks: ``forward(x (N, 3, 224, 224) in [0, 1]) -> logits
-    (N, 7)``; :func:`predict` applies the softmax.
+    (N, 7)``; ``featx.nn.resmasknet.predict`` applies the softmax.
 
     Parameters
     ----------

@@ -171,8 +171,9 @@ class Head(nn.Module):
 class RetinaFace(nn.Module):
     """RetinaFace (ResNet-34, FPN, SSH, class/box/keypoint heads).
 
-    ``forward(x (B, 3, H, W))`` with ``x`` from :func:`preprocess` returns ``(loc, class_logits,
-    landms)`` of shapes (B, A, 4), (B, A, 2), (B, A, 10), anchors ordered as :func:`priors`.
+    ``forward(x (B, 3, H, W))`` with ``x`` from ``featx.nn.retinaface.preprocess`` returns
+    ``(loc, class_logits, landms)`` of shapes (B, A, 4), (B, A, 2), (B, A, 10), anchors ordered
+    as ``featx.nn.retinaface.priors``.
     Face probability is ``softmax(class_logits, -1)[..., 1]``.
 
     Examples
