@@ -38,6 +38,19 @@ class PassThrough:
     signature (the Dataset parameter dropped, as for any bound method); looked up on the class
     it is that method unbound. Nothing is cached: each lookup reads the function from its
     module, so the accessor holds no state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featx import schema
+    >>> from featx.analysis import summary
+    >>> ds = schema.from_frames([{"valence": np.array([0.4])}], ["a"], [0], [0.0])
+    >>> isinstance(inspect.getattr_static(FeatAccessor, "summary"), PassThrough)
+    True
+    >>> ds.feat.summary.__doc__.splitlines()[0]
+    '``ds.feat.summary(...)`` is ``featx.analysis.summary(ds, ...)``.'
+    >>> ds.feat.summary("valence", stats=["mean"])["mean"].item()
+    0.4000000059604645
     """
 
     def __init__(self, module: str) -> None:
@@ -46,6 +59,8 @@ class PassThrough:
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+        # Each instance's own line (doctest would otherwise run the class's examples per method)
+        self.__doc__ = f"``ds.feat.{name}``: ``{self.module}.{name}`` with the Dataset first."
 
     def function(self) -> Callable:
         """The function this method calls.
@@ -95,6 +110,20 @@ class FeatAccessor:
     Each method is the function of the same name in :mod:`featx.schema`, :mod:`featx.io`,
     :mod:`featx.analysis`, :mod:`featx.plot` or :mod:`featx.widgets`, called with this
     Dataset as its first argument (see :class:`PassThrough`).
+
+    Examples
+    --------
+    Importing featx registers it on every Dataset as ``ds.feat``:
+
+    >>> import numpy as np
+    >>> from featx import schema
+    >>> ds = schema.from_frames([{"valence": np.array([0.4])}] * 2, ["a"] * 2, [0, 1], [0, 0.1])
+    >>> ds.feat
+    <featx accessor: 2 frames x 1 face slots>
+      detector:  unknown
+      variables: valence
+    >>> ds.feat.smooth(window=1, variables="valence")["valence"].shape
+    (2, 1)
     """
 
     def __init__(self, ds: xr.Dataset) -> None:

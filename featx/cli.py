@@ -43,7 +43,15 @@ model load obeys), HF_HOME and HF_HUB_OFFLINE=1 (the Hugging Face cache, cache o
 
 
 class CLIError(Exception):
-    """A problem with the command line (input, output): printed as one line, exit status 2."""
+    """A problem with the command line (input, output): printed as one line, exit status 2.
+
+    Examples
+    --------
+    :func:`main` prints it on stderr and returns 2 (a model id without ``--lock``):
+
+    >>> main(["models", "retinaface"])
+    2
+    """
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -401,7 +409,19 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``featx`` command: 0 done, 1 failed, 2 bad usage, 130 interrupted."""
+    """Entry point of the ``featx`` command: 0 done, 1 failed, 2 bad usage, 130 interrupted.
+
+    Examples
+    --------
+    ``featx --version`` in a shell is ``main(["--version"])``:
+
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    featx ...
+    0
+    >>> main(["models", "--task", "emotion"])  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    id ...
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

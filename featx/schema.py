@@ -36,7 +36,17 @@ __all__ = [
 
 
 class SchemaError(ValueError):
-    """A Dataset breaks a rule of the featx schema; the message names the rule."""
+    """A Dataset breaks a rule of the featx schema; the message names the rule.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> try:
+    ...     validate(xr.Dataset())
+    ... except SchemaError as err:
+    ...     print(err)
+    [dims] missing dimension 'frame'
+    """
 
 
 # --- label lists (values from ../shared/conformance/labels.json) -----------------------------

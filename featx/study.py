@@ -53,7 +53,17 @@ LOCK = ".featx-study.lock"
 
 
 class StudyError(RuntimeError):
-    """A study folder that cannot be run or opened as asked (locked, mismatched metadata...)."""
+    """A study folder that cannot be run or opened as asked (locked, mismatched metadata...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> try:
+    ...     open_study(tempfile.mkdtemp())
+    ... except StudyError as err:
+    ...     print(str(err).split(": ", 1)[1])  # doctest: +ELLIPSIS
+    no finished video (see .../manifest.csv)
+    """
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,6 +76,13 @@ def detector_spec(detector: Any) -> dict[str, Any]:
     The kwargs are the options of ``detector.config()`` (its constructor arguments that change
     results), where its weights come from (``load_options``: ``model_dir``, ``lock``) and its
     device, so a worker builds the same detector from the same files on the same kind of device.
+
+    Examples
+    --------
+    >>> from featx.detectors import BaseDetector
+    >>> detector_spec(BaseDetector(device="cpu"))
+    {'class': 'featx.detectors.base.BaseDetector',
+     'kwargs': {'face_detection_threshold': 0.5, 'device': 'cpu'}}
     """
     if not callable(getattr(detector, "config", None)):
         raise TypeError(
@@ -159,7 +176,15 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 def read_manifest(out: str | os.PathLike) -> pd.DataFrame:
-    """The manifest of a study folder (empty with the right columns when there is none)."""
+    """The manifest of a study folder (empty with the right columns when there is none).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_manifest(tempfile.mkdtemp()).columns.tolist()  # nothing run there yet
+    ['source', 'store', 'status', 'frames', 'seconds', 'error', 'detector', 'config',
+     'featx_version']
+    """
     path = Path(out) / MANIFEST
     if not path.exists():
         return pd.DataFrame(columns=list(MANIFEST_COLUMNS))
@@ -293,6 +318,24 @@ def detect_many(
     ------
     StudyError
         If another run holds ``out`` or the metadata do not match the videos.
+
+    Examples
+    --------
+    A study needs videos and a Dask cluster (a LocalCluster is started when ``client`` is
+    None), so the first call is not run here:
+
+    >>> import featx
+    >>> manifest = featx.detect_many("videos/", featx.MPDetector(), "study/",
+    ...                              metadata="participants.csv")  # doctest: +SKIP
+    >>> manifest.groupby("status").size()  # doctest: +SKIP
+
+    Each video gets its own store, so ``output`` (and ``progress``) are not options:
+
+    >>> try:
+    ...     detect_many("videos/", None, "study/", output="all.nc")
+    ... except TypeError as err:
+    ...     print(err)
+    detect_many sets output itself (one store per video)
     """
     taken = {"output", "progress"} & set(detect_kwargs)
     if taken:
@@ -494,6 +537,21 @@ def open_study(
     ------
     StudyError
         If no video is done, or the metadata do not match the done videos.
+
+    Examples
+    --------
+    >>> import featx
+    >>> ds = featx.open_study("study/")  # a folder detect_many wrote  # doctest: +SKIP
+    >>> ds.aus.groupby("condition").mean()  # doctest: +SKIP
+
+    A folder without a finished video is refused:
+
+    >>> import tempfile
+    >>> try:
+    ...     open_study(tempfile.mkdtemp())
+    ... except StudyError as err:
+    ...     print(type(err).__name__)
+    StudyError
     """
     out = Path(out)
     manifest = read_manifest(out)

@@ -112,14 +112,35 @@ class BoxTracker:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every track (the next frame starts a new sequence)."""
+        """Forget every track (the next frame starts a new sequence).
+
+        Examples
+        --------
+        >>> tracker = BoxTracker()
+        >>> _ = tracker.update([{"face_rect": np.array([[50.0, 0, 10, 10]])}], ["v.mp4"])
+        >>> tracker.reset()
+        >>> tracker.state()["tracks"]
+        []
+        """
         self._tracks: dict[int, _Track] = {}
         self._source: str | None = None
         self._step = 0
 
     def state(self) -> dict:
         """Everything the next frame's assignment depends on, as JSON-able values (exact: floats
-        round-trip through JSON); :meth:`restore` takes it back."""
+        round-trip through JSON); :meth:`restore` takes it back.
+
+        Examples
+        --------
+        >>> import json
+        >>> tracker = BoxTracker()
+        >>> _ = tracker.update([{"face_rect": np.array([[50.0, 0, 10, 10]])}], ["v.mp4"])
+        >>> state = tracker.state()
+        >>> state["source"], [t["slot"] for t in state["tracks"]]
+        ('v.mp4', [0])
+        >>> json.loads(json.dumps(state)) == state
+        True
+        """
         tracks = [
             {
                 "slot": slot,
@@ -139,7 +160,20 @@ class BoxTracker:
         }
 
     def restore(self, state: Mapping) -> None:
-        """Continue from a :meth:`state`: the same slots for the same faces from the next frame."""
+        """Continue from a :meth:`state`: the same slots for the same faces from the next frame.
+
+        Examples
+        --------
+        A face in slot 1 keeps it in a new tracker that restores the first one's state:
+
+        >>> first = BoxTracker()
+        >>> a, b = [0.0, 0, 10, 10], [50.0, 0, 10, 10]
+        >>> _ = first.update([{"face_rect": np.array([a, b])}], ["v.mp4"])
+        >>> second = BoxTracker()
+        >>> second.restore(first.state())
+        >>> second.update([{"face_rect": np.array([b])}], ["v.mp4"])[0]["face_rect"][:, 0].tolist()
+        [nan, 50.0]
+        """
         self._source, self._step = state["source"], int(state["step"])
         self._next_uid = int(state["next_uid"])
         self._tracks = {
@@ -167,6 +201,14 @@ class BoxTracker:
         -------
         slots : (M,) int64 ``face`` slot of each face.
         uids : (M,) int64 track id of each face, unique over this tracker's lifetime.
+
+        Examples
+        --------
+        >>> tracker = BoxTracker()
+        >>> tracker.assign(np.array([[0.0, 0, 10, 10], [50.0, 0, 10, 10]]))
+        (array([0, 1]), array([0, 1]))
+        >>> tracker.assign(np.array([[51.0, 0, 10, 10]]))  # the second face moved a pixel
+        (array([1]), array([1]))
         """
         rects = np.asarray(rects, float).reshape(-1, 4)
         points = None if points is None else np.asarray(points, float)
@@ -216,6 +258,17 @@ class BoxTracker:
         Each frame's arrays get one row per slot up to its highest occupied slot; empty slots are
         NaN (-1 for integer variables such as ``identity``). Frames without ``face_rect`` pass
         through unchanged.
+
+        Examples
+        --------
+        The face that stays in frame keeps slot 1 after the other leaves:
+
+        >>> tracker = BoxTracker()
+        >>> a, b = [0.0, 0, 10, 10], [50.0, 0, 10, 10]
+        >>> frames = [{"face_rect": np.array([a, b]), "face_score": np.array([0.9, 0.8])},
+        ...           {"face_rect": np.array([b]), "face_score": np.array([0.7])}]
+        >>> [f["face_score"].tolist() for f in tracker.update(frames, ["v.mp4"] * 2)]
+        [[0.9, 0.8], [nan, 0.7]]
         """
         out = []
         for frame, source in zip(frames, sources, strict=True):

@@ -136,6 +136,22 @@ class Viewer(widgets.VBox):
         The matplotlib figure behind each panel: ``frame``, ``aus``, ``emotions``, ``series``.
     readout
         Source, frame index, time and number of faces of the current frame.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from featx import demo, schema
+    >>> video = demo.write_video(pathlib.Path(tempfile.mkdtemp()) / "clip.avi",
+    ...                          demo.clip_frames(demo.astronaut(), n=3, size=(96, 64)))
+    >>> faces = [{"face_rect": np.array([[30.0 + 5 * k, 10, 30, 36]])} for k in range(3)]
+    >>> ds = schema.from_frames(faces, [str(video)] * 3, range(3), [0.0, 1 / 30, 2 / 30])
+    >>> viewer = Viewer(ds, width=160)  # what view(ds) returns
+    >>> viewer.slider.max, viewer.readout.value.count("1 face")
+    (2, 1)
+    >>> viewer.slider.value = 2  # what dragging the slider does
+    >>> viewer.frame
+    2
     """
 
     def __init__(
@@ -226,11 +242,42 @@ class Viewer(widgets.VBox):
 
     @property
     def frame(self) -> int:
-        """The ``frame`` coordinate value on show."""
+        """The ``frame`` coordinate value on show.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from featx import demo, schema
+        >>> video = demo.write_video(pathlib.Path(tempfile.mkdtemp()) / "clip.avi",
+        ...                          demo.clip_frames(demo.astronaut(), n=3, size=(96, 64)))
+        >>> faces = [{"face_rect": np.array([[30.0 + 5 * k, 10, 30, 36]])} for k in range(3)]
+        >>> ds = schema.from_frames(faces, [str(video)] * 3, range(3), [0.0, 1 / 30, 2 / 30])
+        >>> viewer = Viewer(ds.isel(frame=[1, 2]), width=160)
+        >>> viewer.frame  # the first frame shown is the Dataset's frame 1
+        1
+        """
         return int(self._frames[self.slider.value])
 
     def cache_info(self) -> functools._CacheInfo:
-        """Hits, misses and size of the decoded-frame cache (:func:`functools.lru_cache`)."""
+        """Hits, misses and size of the decoded-frame cache (:func:`functools.lru_cache`).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from featx import demo, schema
+        >>> video = demo.write_video(pathlib.Path(tempfile.mkdtemp()) / "clip.avi",
+        ...                          demo.clip_frames(demo.astronaut(), n=3, size=(96, 64)))
+        >>> faces = [{"face_rect": np.array([[30.0 + 5 * k, 10, 30, 36]])} for k in range(3)]
+        >>> ds = schema.from_frames(faces, [str(video)] * 3, range(3), [0.0, 1 / 30, 2 / 30])
+        >>> viewer = Viewer(ds, width=160)
+        >>> viewer.slider.value = 1
+        >>> viewer.slider.value = 0  # decoded already: a hit
+        >>> info = viewer.cache_info()
+        >>> info.hits, info.misses
+        (1, 2)
+        """
         return self._read.cache_info()
 
     # -- control callbacks -------------------------------------------------------------------
@@ -410,6 +457,20 @@ class Compare(widgets.HBox):
     ----------
     viewers
         The two viewers (left, right).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from featx import demo, schema
+    >>> video = demo.write_video(pathlib.Path(tempfile.mkdtemp()) / "clip.avi",
+    ...                          demo.clip_frames(demo.astronaut(), n=3, size=(96, 64)))
+    >>> faces = [{"face_rect": np.array([[30.0 + 5 * k, 10, 30, 36]])} for k in range(3)]
+    >>> ds = schema.from_frames(faces, [str(video)] * 3, range(3), [0.0, 1 / 30, 2 / 30])
+    >>> both = Compare(ds, ds, labels=("left run", "right run"), width=160)  # what compare returns
+    >>> both.viewers[0].slider.value = 2  # the sliders are linked
+    >>> both.viewers[1].frame
+    2
     """
 
     def __init__(

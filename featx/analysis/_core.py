@@ -38,11 +38,41 @@ from featx import schema
 
 
 class AnalysisError(ValueError):
-    """An analysis got arguments or data it cannot use; the message says what and where."""
+    """An analysis got arguments or data it cannot use; the message says what and where.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featx import schema
+    >>> from featx.analysis import summary
+    >>> ds = schema.from_frames([{"valence": np.array([0.5])}], ["a"], [0], [0.0])
+    >>> try:
+    ...     summary(ds, "valence", stats=["mode"])
+    ... except AnalysisError as err:
+    ...     print(err)
+    unknown statistic(s) ['mode']; use ('count', 'mean', 'std', 'sem', 'min', 'max')
+    """
 
 
 class AnalysisWarning(UserWarning):
-    """An analysis had to repair its input (e.g. fill missing times); the message says how."""
+    """An analysis had to repair its input (e.g. fill missing times); the message says how.
+
+    Examples
+    --------
+    One frame of four has no time: it is interpolated, with a warning.
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from featx import schema
+    >>> from featx.analysis import smooth
+    >>> frames = [{"valence": np.array([v])} for v in (0.1, 0.2, 0.3, 0.4)]
+    >>> ds = schema.from_frames(frames, ["a"] * 4, range(4), [0.0, 0.5, np.nan, 1.5])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = smooth(ds, window=3, variables="valence")
+    >>> caught[0].category.__name__
+    'AnalysisWarning'
+    """
 
 
 #: The expression signals a time-series operation transforms by default (when present).

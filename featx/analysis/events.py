@@ -46,7 +46,17 @@ RATE_TOLERANCE = 0.01
 
 
 class EventsError(AnalysisError):
-    """An events table is missing a column or holds values that cannot describe events."""
+    """An events table is missing a column or holds values that cannot describe events.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> try:
+    ...     check_events(pd.DataFrame({"onset": [1.0]}))
+    ... except EventsError as err:
+    ...     print(type(err).__name__, isinstance(err, AnalysisError))
+    EventsError True
+    """
 
 
 def check_events(

@@ -121,6 +121,21 @@ class BaseDetector(PyFeatCalls):
     face_identity_threshold : float or None
         Cosine similarity for clustering ``embedding`` into ``identity`` in :meth:`finalize`;
         None for detectors without identities.
+
+    Examples
+    --------
+    A detector is a subclass with a :meth:`process_batch`; :meth:`detect` runs the rest (reading,
+    batching, tracking, the Dataset, provenance). This toy one calls the whole frame a face:
+
+    >>> import numpy as np
+    >>> class WholeFrame(BaseDetector):
+    ...     name = "whole-frame"
+    ...     def process_batch(self, images, face_boxes=None):
+    ...         return [{"face_rect": np.array([[0.0, 0.0, im.shape[1], im.shape[0]]]),
+    ...                  "face_score": np.ones(1)} for im in images]
+    >>> ds = WholeFrame(device="cpu").detect(np.zeros((2, 48, 64, 3), np.uint8), progress=False)
+    >>> ds.attrs["detector"], ds["face_rect"].sel(frame=1, face=0).values.tolist()
+    ('whole-frame', [0.0, 0.0, 64.0, 48.0])
     """
 
     name = "base"
@@ -173,11 +188,22 @@ class BaseDetector(PyFeatCalls):
         Written with each part of an ``output=`` run and given back to
         :meth:`restore_run_state` when the run resumes, so a resumed run computes what an
         uninterrupted one does. Detectors that carry state from frame to frame override both.
+
+        Examples
+        --------
+        >>> BaseDetector(device="cpu").run_state() is None  # no state between batches
+        True
         """
         return None
 
     def restore_run_state(self, state: Any) -> None:
-        """Take back what :meth:`run_state` returned (None: nothing was saved)."""
+        """Take back what :meth:`run_state` returned (None: nothing was saved).
+
+        Examples
+        --------
+        >>> det = BaseDetector(device="cpu")
+        >>> det.restore_run_state(det.run_state())  # a stateless detector has nothing to take back
+        """
 
     def load_stage(
         self,
@@ -194,6 +220,16 @@ class BaseDetector(PyFeatCalls):
         ``paths`` loads those files instead of fetching the card's; either way each file is
         checked against its known hash and ``lock`` (None: ``FEATX_LOCK``). The provenance
         goes under ``models[record_as or stage]``.
+
+        Examples
+        --------
+        A bundled model loads offline:
+
+        >>> from featx import hub
+        >>> det = BaseDetector(device="cpu")
+        >>> net = det.load_stage("emotion", hub.card("mini_xception"))
+        >>> type(det.nets["emotion"]).__name__, det.models["emotion"]["license"]
+        ('MiniXception', 'MIT')
         """
         paths = card.fetch(model_dir, lock) if paths is None else dict(paths)
         self.nets[stage] = card.load(device=self.device, paths=paths, lock=lock)
@@ -234,6 +270,23 @@ class BaseDetector(PyFeatCalls):
         axis is the faces found in that frame (length 0 when there are none). A detector with
         :attr:`takes_face_boxes` gets ``face_boxes``, one (K, 5) x1, y1, x2, y2, score array
         per frame, and runs its later stages on them instead of its face detector's boxes.
+
+        Examples
+        --------
+        Each subclass implements it (see the class example); one face in the first frame, none in
+        the second:
+
+        >>> import numpy as np
+        >>> class Corner(BaseDetector):
+        ...     def process_batch(self, images, face_boxes=None):
+        ...         return [{"face_rect": np.array([[0.0, 0, 8, 8]])},
+        ...                 {"face_rect": np.zeros((0, 4))}]
+        >>> [len(f["face_rect"]) for f in Corner(device="cpu").process_batch([None, None])]
+        [1, 0]
+        >>> BaseDetector(device="cpu").process_batch([])
+        Traceback (most recent call last):
+        ...
+        NotImplementedError: BaseDetector must implement process_batch
         """
         raise NotImplementedError(f"{type(self).__name__} must implement process_batch")
 
@@ -245,6 +298,18 @@ class BaseDetector(PyFeatCalls):
         The default passes the images (and ``face_boxes``, when given) to
         :meth:`process_batch`. A detector that carries state from frame to frame (video
         tracking) overrides it to read each frame's ``source`` and ``source_frame``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featx import media
+        >>> class Sizes(BaseDetector):
+        ...     def process_batch(self, images, face_boxes=None):
+        ...         return [{"face_rect": np.array([[0.0, 0, im.shape[1], im.shape[0]]])}
+        ...                 for im in images]
+        >>> batch = next(media.iter_frames(np.zeros((2, 6, 8, 3), np.uint8), batch_size=2))
+        >>> [f["face_rect"].tolist() for f in Sizes(device="cpu").process_frames(batch)]
+        [[[0.0, 0.0, 8.0, 6.0]], [[0.0, 0.0, 8.0, 6.0]]]
         """
         if face_boxes is None:
             return self.process_batch(batch.images)
@@ -256,6 +321,17 @@ class BaseDetector(PyFeatCalls):
         Clusters the run's identity embeddings into ``identity``
         (``featx.tracking.assign_identities``) when the detector has a
         ``face_identity_threshold`` and some face has an embedding.
+
+        Examples
+        --------
+        A detector without identities returns the run as it is:
+
+        >>> import numpy as np
+        >>> from featx import schema
+        >>> frames = [{"face_rect": np.array([[0.0, 0, 8, 8]])}]
+        >>> ds = schema.from_frames(frames, ["<array>"], [0], [0.0])
+        >>> BaseDetector(device="cpu").finalize(ds) is ds
+        True
         """
         if self.face_identity_threshold is None or "embedding" not in ds:
             return ds
@@ -271,7 +347,20 @@ class BaseDetector(PyFeatCalls):
         """Dataset attrs describing this run: featx version, detector, models, licences,
         creation time, each source's kind, fps, size and announced frame count (and, for a
         video read to its end, ``n_frames_decoded``), and ``failed_sources`` (JSON, source ->
-        reason; ``{}`` when none failed), from ``report``."""
+        reason; ``{}`` when none failed), from ``report``.
+
+        Examples
+        --------
+        >>> import json
+        >>> import numpy as np
+        >>> from featx import media
+        >>> sources = media.probe(np.zeros((3, 6, 8, 3), np.uint8))
+        >>> attrs = BaseDetector(device="cpu").provenance(sources)
+        >>> attrs["detector"], json.loads(attrs["sources"])["<array>"]["n_frames"]
+        ('base', 3)
+        >>> attrs["failed_sources"]
+        '{}'
+        """
         from featx._version import __version__
 
         report = report or media.ReadReport()
@@ -361,6 +450,22 @@ class BaseDetector(PyFeatCalls):
         MediaError
             A single source cannot be read, every source fails, or under
             ``on_error="raise"`` any source fails.
+
+        Examples
+        --------
+        A toy detector (the class example has one that finds faces) on frames given as an array:
+
+        >>> import numpy as np
+        >>> class NoFaces(BaseDetector):
+        ...     def process_batch(self, images, face_boxes=None):
+        ...         return [{} for _ in images]
+        >>> ds = NoFaces(device="cpu").detect(np.zeros((4, 8, 8, 3), np.uint8), progress=False)
+        >>> ds.sizes["frame"], ds["source"].values[0]
+        (4, '<array>')
+        >>> ds = NoFaces(device="cpu").detect(np.zeros((4, 8, 8, 3), np.uint8), skip_frames=2,
+        ...                                   progress=False)
+        >>> ds["source_frame"].values.tolist()
+        [0, 2]
         """
         validators.choice("on_error", on_error, ("skip", "raise"))
         if face_boxes is not None and not self.takes_face_boxes:
@@ -493,6 +598,21 @@ class IdentityDetector(BaseDetector):
 
         ``face_detection_threshold`` and ``face_identity_threshold`` (0..1) replace the
         detector's values for this call only.
+
+        Examples
+        --------
+        A toy detector with an identity stage (``featx.Detector`` and ``Detectorv2`` are such):
+        the threshold given to one call leaves the detector's own:
+
+        >>> import numpy as np
+        >>> class NoFaces(IdentityDetector):
+        ...     def process_batch(self, images, face_boxes=None):
+        ...         return [{} for _ in images]
+        >>> det = NoFaces(device="cpu")
+        >>> ds = det.detect(np.zeros((2, 8, 8, 3), np.uint8), face_identity_threshold=0.5,
+        ...                 progress=False)
+        >>> ds.sizes["frame"], det.face_identity_threshold
+        (2, 0.8)
         """
         run = self.with_options(face_identity_threshold=face_identity_threshold)
         return BaseDetector.detect(

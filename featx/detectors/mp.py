@@ -327,20 +327,71 @@ class MPDetector(BaseDetector):
     # The loop's hook: frames in order, with their sources
 
     def process_batch(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """Analyse frames as unrelated still images (no tracking)."""
+        """Analyse frames as unrelated still images (no tracking).
+
+        Examples
+        --------
+        The bundled models on the torch backend (the OpenVINO one converts its graphs first):
+
+        >>> import cv2
+        >>> from featx.demo import astronaut
+        >>> det = MPDetector(backend="torch", device="cpu")
+        >>> faces = det.process_batch([cv2.resize(astronaut(), (128, 128))])[0]
+        >>> faces["face_rect"].shape, faces["aus"].shape
+        ((1, 4), (1, 17))
+        """
         return self._frames(images, [SourceRun("", 0) for _ in images])
 
     def run_state(self) -> dict | None:
-        """The tracking state of the last frame (``SourceRun.to_json``), or None."""
+        """The tracking state of the last frame (``SourceRun.to_json``), or None.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featx import media
+        >>> det = MPDetector(backend="torch", device="cpu")
+        >>> det.run_state() is None  # nothing seen yet
+        True
+        >>> batch = next(media.iter_frames(np.zeros((1, 64, 64, 3), np.uint8)))
+        >>> _ = det.process_frames(batch)
+        >>> sorted(det.run_state())
+        ['frame', 'since_detection', 'source', 'tracks']
+        """
         return None if self._sequence is None else self._sequence.to_json()
 
     def restore_run_state(self, state: dict | None) -> None:
-        """Continue tracking from a :meth:`run_state` (None: nothing to continue)."""
+        """Continue tracking from a :meth:`run_state` (None: nothing to continue).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featx import media
+        >>> first = MPDetector(backend="torch", device="cpu")
+        >>> _ = first.process_frames(next(media.iter_frames(np.zeros((1, 64, 64, 3), np.uint8))))
+        >>> second = MPDetector(backend="torch", device="cpu")
+        >>> second.restore_run_state(first.run_state())
+        >>> second.run_state() == first.run_state()
+        True
+        """
         if state is not None:
             self._sequence = SourceRun.from_json(state)
 
     def process_frames(self, batch: media.FrameBatch) -> list[dict[str, np.ndarray]]:
-        """Analyse a batch, carrying faces across consecutive frames of a source."""
+        """Analyse a batch, carrying faces across consecutive frames of a source.
+
+        Examples
+        --------
+        Two blank frames of one source: no face, and the tracking state is that source's:
+
+        >>> import numpy as np
+        >>> from featx import media
+        >>> batch = next(media.iter_frames(np.zeros((2, 64, 64, 3), np.uint8), batch_size=2))
+        >>> det = MPDetector(backend="torch", device="cpu")
+        >>> [len(f["face_rect"]) for f in det.process_frames(batch)]
+        [0, 0]
+        >>> det.run_state()["source"], det.run_state()["frame"]
+        ('<array>', 1)
+        """
         sequences = []
         for source, frame in zip(batch.source, batch.source_frame.tolist(), strict=True):
             seq = self._sequence

@@ -51,12 +51,48 @@ MANIFEST = "run.json"
 
 
 class RunLockedError(MediaError):
-    """Another process is writing the same ``output=``; the message names it and its pid."""
+    """Another process is writing the same ``output=``; the message names it and its pid.
+
+    Examples
+    --------
+    Two writers of one ``output=`` (here in one process; the lock is per open file):
+
+    >>> import pathlib, tempfile
+    >>> output = pathlib.Path(tempfile.mkdtemp()) / "run.nc"
+    >>> with run_lock(output):
+    ...     try:
+    ...         with run_lock(output):
+    ...             pass
+    ...     except RunLockedError as err:
+    ...         print(type(err).__name__)
+    RunLockedError
+    """
 
 
 class RunMismatchError(schema.SchemaError):
     """What is on disk at ``output=`` is not the result of this call (another source, detector
-    configuration or ``skip_frames``); the message says what differs and what to delete."""
+    configuration or ``skip_frames``); the message says what differs and what to delete.
+
+    Examples
+    --------
+    A run resumed on other frames than the ones it was started on (a toy detector that finds
+    no face):
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from featx.detectors import BaseDetector
+    >>> class NoFaces(BaseDetector):
+    ...     def process_batch(self, images, face_boxes=None):
+    ...         return [{} for _ in images]
+    >>> output = pathlib.Path(tempfile.mkdtemp()) / "run.nc"
+    >>> det = NoFaces(device="cpu")
+    >>> _ = det.detect(np.zeros((2, 8, 8, 3), np.uint8), output=output, progress=False)
+    >>> try:
+    ...     det.detect(np.ones((2, 8, 8, 3), np.uint8), output=output, progress=False)
+    ... except RunMismatchError as err:
+    ...     print(type(err).__name__)
+    RunMismatchError
+    """
 
 
 # ----------------------------------------------------------------------------------------------

@@ -175,7 +175,19 @@ class Detector(IdentityDetector):
         self, images: list[np.ndarray], face_boxes: list[np.ndarray] | None = None
     ) -> list[dict[str, np.ndarray]]:
         """Run every stage over all faces of the batch's frames (one forward pass per stage);
-        ``face_boxes`` replace the face model's boxes (img2pose's pose is then NaN)."""
+        ``face_boxes`` replace the face model's boxes (img2pose's pose is then NaN).
+
+        Examples
+        --------
+        Needs Py-Feat's weights (downloaded from the hub on first use); the other steps of a run
+        are :meth:`featx.detectors.BaseDetector.detect`'s:
+
+        >>> from featx.demo import astronaut
+        >>> det = Detector(identity_model=None, gaze_model=None)  # doctest: +SKIP
+        >>> faces = det.process_batch([astronaut()])[0]  # doctest: +SKIP
+        >>> faces["face_rect"].shape, faces["aus"].shape  # doctest: +SKIP
+        ((1, 4), (1, 20))
+        """
         found = self._faces(images) if face_boxes is None else as_found(face_boxes)
         counts = [len(f["scores"]) for f in found]
         boxes = [torch.as_tensor(f["boxes"], dtype=torch.float32) for f in found]

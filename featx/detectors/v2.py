@@ -204,7 +204,21 @@ class Detectorv2(IdentityDetector):
         self, images: list[np.ndarray], face_boxes: list[np.ndarray] | None = None
     ) -> list[dict[str, np.ndarray]]:
         """Faces of a batch of frames: RetinaFace per frame (or ``face_boxes``), the networks
-        once over all faces."""
+        once over all faces.
+
+        Examples
+        --------
+        Needs Py-Feat's weights (downloaded from the hub on first use); the other steps of a run
+        are :meth:`featx.detectors.BaseDetector.detect`'s:
+
+        >>> import numpy as np
+        >>> from featx.demo import astronaut
+        >>> det = Detectorv2(identity_model=None, device="cpu")  # doctest: +SKIP
+        >>> boxes = [np.array([[170.0, 40, 290, 200]])]  # x1, y1, x2, y2 of the face
+        >>> faces = det.process_batch([astronaut()], face_boxes=boxes)  # doctest: +SKIP
+        >>> faces[0]["emotions"].shape  # doctest: +SKIP
+        (1, 7)
+        """
         if face_boxes is None:
             from featx.nn.retinaface import detect_faces
 

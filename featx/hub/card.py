@@ -49,7 +49,14 @@ TASKS = (
 
 @dataclass(frozen=True)
 class Ref:
-    """A callable named ``"package.module:attribute"``, imported when first called."""
+    """A callable named ``"package.module:attribute"``, imported when first called.
+
+    Examples
+    --------
+    >>> hypot = Ref("math:hypot")
+    >>> hypot, hypot(3, 4)
+    (Ref('math:hypot'), 5.0)
+    """
 
     target: str
 
@@ -86,6 +93,15 @@ class ModelCard:
     and ``loader`` (``(card, paths)`` → the model with its weights) are callables or
     ``"module:attribute"`` names, imported when used. ``input_labels`` lists the names of the
     values a model fed named values accepts (the face maps); empty when that does not apply.
+
+    Examples
+    --------
+    The cards are in :data:`featx.hub.MODELS`; :func:`featx.hub.card` gets one by id:
+
+    >>> from featx import hub
+    >>> c = hub.card("mini_xception")
+    >>> c.task, c.bundled, c.files
+    ('emotion', True, ('mini_xception.safetensors',))
     """
 
     id: str
@@ -125,7 +141,15 @@ class ModelCard:
         return self.repo is None
 
     def build(self):
-        """The bare torch module (random init, eval mode)."""
+        """The bare torch module (random init, eval mode).
+
+        Examples
+        --------
+        >>> from featx import hub
+        >>> net = hub.card("mini_xception").build()
+        >>> type(net).__name__, net.training
+        ('MiniXception', False)
+        """
         if self.builder is None:
             raise NotImplementedError(f"featx has no implementation of model {self.id!r} yet")
         return self.builder().eval()
@@ -160,6 +184,15 @@ class ModelCard:
 
         ``paths`` (as :meth:`fetch` returns them) loads those files instead of fetching; they
         are checked as fetched files are (``lock`` as in :meth:`fetch`).
+
+        Examples
+        --------
+        A bundled model loads offline:
+
+        >>> from featx import hub
+        >>> net = hub.card("mini_xception").load()
+        >>> type(net).__name__, net.training
+        ('MiniXception', False)
         """
         if self.loader is None:
             raise NotImplementedError(f"featx cannot load model {self.id!r} yet")

@@ -32,7 +32,20 @@ ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 class ModelNotFoundError(FileNotFoundError):
-    """A model's weight file is neither in ``model_dir``/``FEATX_MODEL_DIR`` nor on the hub."""
+    """A model's weight file is neither in ``model_dir``/``FEATX_MODEL_DIR`` nor on the hub.
+
+    Examples
+    --------
+    Offline, with nothing in ``model_dir``, a model that is not bundled cannot be found:
+
+    >>> import tempfile
+    >>> from featx import hub
+    >>> try:
+    ...     hub.card("retinaface").fetch(model_dir=tempfile.mkdtemp())
+    ... except ModelNotFoundError as err:
+    ...     print(type(err).__name__, isinstance(err, FileNotFoundError))
+    ModelNotFoundError True
+    """
 
 
 def fetch_files(

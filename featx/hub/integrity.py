@@ -49,7 +49,23 @@ _SHA1 = re.compile(r"[0-9a-f]{40}")
 
 class IntegrityError(WeightsError):
     """A weight file's content differs from the hash it is known by (truncated, corrupted or
-    not the locked version)."""
+    not the locked version).
+
+    Examples
+    --------
+    A model's file checked against a lock that expects other content:
+
+    >>> import pathlib, tempfile
+    >>> from featx import hub
+    >>> lock = hub.write_lock(pathlib.Path(tempfile.mkdtemp()) / "featx.lock",
+    ...                       [hub.card("mini_xception")])
+    >>> lock["models"]["mini_xception"]["files"]["mini_xception.safetensors"] = "0" * 64
+    >>> try:
+    ...     hub.card("mini_xception").fetch(lock=lock)
+    ... except IntegrityError as err:
+    ...     print(type(err).__name__, isinstance(err, hub.WeightsError))
+    IntegrityError True
+    """
 
 
 #: The lists of bundled files' sha256 (``<hex>  <name>`` a line): ``SHA256SUMS`` is written by

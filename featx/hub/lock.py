@@ -39,7 +39,19 @@ Lock = str | os.PathLike | Mapping[str, Any]
 
 
 def read_lock(lock: Lock) -> dict[str, Any]:
-    """The parsed lock (a path is read; a mapping is checked and returned as a dict)."""
+    """The parsed lock (a path is read; a mapping is checked and returned as a dict).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from featx import hub
+    >>> path = Path(tempfile.mkdtemp()) / "featx.lock"
+    >>> _ = hub.write_lock(path, [hub.card("mini_xception")])
+    >>> lock = read_lock(path)
+    >>> list(lock["models"]), lock["where"].startswith("lock file ")
+    (['mini_xception'], True)
+    """
     where = "lock" if isinstance(lock, Mapping) else f"lock file {lock}"
     if isinstance(lock, Mapping):
         data = dict(lock)

@@ -6,14 +6,23 @@ into a probability with p = 1 / (1 + 10^−e) and keeps the AUs' raw evidence in
 
 Examples
 --------
+An export with every AU FACET writes and the emotions of both versions (Joy evidence 1,
+the others 0; AU12 evidence -1, the others 0):
+
 >>> import pathlib, tempfile
+>>> from featx.io.imotions import FACET_AUS, FACET_V5_EMOTIONS
+>>> names = [f"AU{k}" for k in FACET_AUS] + list(FACET_V5_EMOTIONS)
+>>> evidence = ["-1" if n == "AU12" else "1" if n == "Joy" else "0" for n in names]
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "facet.txt"
 >>> _ = path.write_text("#Study\\tdemo\\n\\nFrameNo\\tMediaTime\\tFaceRect X\\tFaceRect Y\\t"
-...                     "FaceRect Width\\tFaceRect Height\\tJoy Evidence\\tAU12 Evidence\\n"
-...                     "0\\t0\\t10\\t20\\t100\\t120\\t1\\t-1\\n")
+...                     "FaceRect Width\\tFaceRect Height\\t"
+...                     + "\\t".join(f"{n} Evidence" for n in names) + "\\n"
+...                     "0\\t0\\t10\\t20\\t100\\t120\\t" + "\\t".join(evidence) + "\\n")
 >>> ds = read_imotions(path)
->>> round(ds["emotions"].item(), 3), round(ds["aus"].item(), 3), ds["au_intensity"].item()
-(0.909, 0.091, -1.0)
+>>> round(ds["emotions"].sel(emotion="happiness").item(), 3)
+0.909
+>>> round(ds["aus"].sel(au="AU12").item(), 3), ds["au_intensity"].sel(au="AU12").item()
+(0.091, -1.0)
 """
 
 from __future__ import annotations
@@ -235,8 +244,11 @@ def read_imotions(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dat
     >>> _ = path.write_text("FrameNo\\tMediaTime\\tAU1 Evidence\\tPitch Degrees\\tYaw Degrees\\n"
     ...                     "0\\t40\\t0\\t5\\t-2\\n")
     >>> import warnings
-    >>> with warnings.catch_warnings(record=True):  # only AU1 of FACET's 20 AUs, and no Roll
+    >>> with warnings.catch_warnings(record=True) as caught:  # only AU1 of 20 AUs, no Roll
+    ...     warnings.simplefilter("always")
     ...     ds = read_imotions(path)
+    >>> [type(w.message).__name__ for w in caught]
+    ['ReaderWarning', 'ReaderWarning']
     >>> ds["time"].item(), ds["au"].values.tolist(), ds["aus"].item()
     (0.04, ['AU01'], 0.5)
     >>> print(ds.attrs["reader_warnings"])  # doctest: +ELLIPSIS

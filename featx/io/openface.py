@@ -163,12 +163,19 @@ def read_openface(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dat
 
     Examples
     --------
+    Every AU column OpenFace writes (a file with only some of them is read with a
+    ``ReaderWarning`` naming the missing ones); the second frame failed (``success`` 0):
+
     >>> import pathlib, tempfile
+    >>> from featx.io.openface import OPENFACE_AUS_C, OPENFACE_AUS_R
+    >>> header = "frame, face_id, timestamp, confidence, success, "
+    >>> rows = ["1, 0, 0.0, 0.9, 1, ", "2, 0, 0.04, 0.1, 0, "]
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "of.csv"
-    >>> _ = path.write_text("frame, face_id, timestamp, confidence, success, AU12_r, AU12_c\\n"
-    ...                     "1, 0, 0.0, 0.9, 1, 2.5, 1\\n2, 0, 0.04, 0.1, 0, 0, 0\\n")
+    >>> _ = path.write_text(header + ", ".join(OPENFACE_AUS_R + OPENFACE_AUS_C) + "\\n"
+    ...                     + rows[0] + ", ".join(["2.5"] * 17 + ["1"] * 18) + "\\n"
+    ...                     + rows[1] + ", ".join(["0"] * 35) + "\\n")
     >>> ds = read_openface(path)
-    >>> ds["au_intensity"].values[:, 0, 0].tolist(), ds["time"].values.tolist()
+    >>> ds["au_intensity"].sel(au="AU12").values[:, 0].tolist(), ds["time"].values.tolist()
     ([2.5, nan], [0.0, 0.04])
     """
     table = read_table(path, wanted=_wanted, encoding=encoding)

@@ -44,12 +44,44 @@ EXTRA_EMOTIONS = ("contempt", "confusion", "frustration", "positive", "negative"
 
 class ReaderError(ValueError):
     """A file cannot be read in the format asked for; the message names the file and the line
-    (or row, or JSON object) and the column (or key) at fault."""
+    (or row, or JSON object) and the column (or key) at fault.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from featx.io import read_openface
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "other.csv"
+    >>> _ = path.write_text("time,score\\n0,1\\n")
+    >>> try:
+    ...     read_openface(path)
+    ... except ReaderError as err:
+    ...     print(str(err).split(": ", 1)[1])
+    not an OpenFace 2.x CSV: there is no 'frame' column
+    """
 
 
 class ReaderWarning(UserWarning):
     """A file was read, but something a reader expects was missing; the Dataset's
-    ``reader_warnings`` attr keeps the message."""
+    ``reader_warnings`` attr keeps the message.
+
+    Examples
+    --------
+    An OpenFace file with one of OpenFace's AU columns only:
+
+    >>> import pathlib, tempfile, warnings
+    >>> from featx.io import read_openface
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "of.csv"
+    >>> _ = path.write_text("frame, success, AU12_r\\n1, 1, 2.5\\n")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     ds = read_openface(path)
+    >>> caught[0].category.__name__, ds["au"].values.tolist()
+    ('ReaderWarning', ['AU12'])
+    >>> print(ds.attrs["reader_warnings"])  # doctest: +ELLIPSIS
+    the AU intensity columns are incomplete: 'AU01_r', ... missing (16 of 17); those ... left out
+
+    ``warnings.simplefilter("error", ReaderWarning)`` turns it into an error instead.
+    """
 
 
 @dataclass(frozen=True)

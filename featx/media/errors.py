@@ -36,7 +36,25 @@ class MediaError(OSError):
 
 
 class MediaWarning(UserWarning):
-    """A source was skipped, or a video held fewer frames than its container announces."""
+    """A source was skipped, or a video held fewer frames than its container announces.
+
+    Examples
+    --------
+    Of several sources, one that cannot be read is skipped with this warning (pass a
+    :class:`ReadReport` to collect the reasons instead):
+
+    >>> import pathlib, tempfile, warnings
+    >>> import cv2, numpy as np
+    >>> from featx.media import probe
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = cv2.imwrite(str(folder / "grey.png"), np.full((8, 8, 3), 128, np.uint8))
+    >>> _ = (folder / "broken.png").write_bytes(b"not a picture")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     infos = probe([folder / "grey.png", folder / "broken.png"], on_error="skip")
+    >>> [info.kind for info in infos], caught[0].category.__name__
+    (['image'], 'MediaWarning')
+    """
 
 
 def media_error(path: str, what: str) -> MediaError:
@@ -65,6 +83,19 @@ class ReadReport:
     n_decoded : dict of str to int
         Video path -> frames the file gave when it was read to its end (frames passed over by
         ``skip_frames`` or ``exclude`` count: they were found in the file).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import cv2, numpy as np
+    >>> from featx.media import probe
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = cv2.imwrite(str(folder / "grey.png"), np.full((8, 8, 3), 128, np.uint8))
+    >>> _ = (folder / "broken.png").write_bytes(b"not a picture")
+    >>> report = ReadReport()
+    >>> infos = probe(folder, on_error="skip", report=report)
+    >>> [pathlib.Path(p).name for p in report.failed], len(infos)
+    (['broken.png'], 1)
     """
 
     failed: dict[str, str] = field(default_factory=dict)

@@ -39,6 +39,12 @@ class SourceInfo:
     n_frames : int
         Number of frames: 1 for an image, ``N`` for a batch, and for a video
         the count the container reports (counted by decoding if it reports none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> probe(np.zeros((3, 48, 64, 3), np.uint8))
+    [SourceInfo(path='<array>', kind='array', fps=nan, width=64, height=48, n_frames=3)]
     """
 
     path: str

@@ -66,6 +66,13 @@ class ArcFace(nn.Module):
     Stem 3x3 conv (bias) + PReLU; four stages whose first block has stride 2
     (112 -> 56 -> 28 -> 14 -> 7); BatchNorm, flatten (C, H, W order), Linear 25088 -> 512 and a
     final BatchNorm1d (``features``).
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("arcface").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, ArcFace), sum(p.numel() for p in net.parameters())
+    (True, 43578176)
     """
 
     #: The embedding is returned as the network emits it (cosine similarity normalises it).
@@ -88,6 +95,15 @@ class ArcFace(nn.Module):
         self.features = nn.BatchNorm1d(EMBEDDING_SIZE, eps=1e-5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings (N, 512) of (N, 3, 112, 112) crops in [-1, 1].
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = ArcFace().eval()
+        >>> tuple(net(torch.zeros(1, 3, 112, 112)).shape)
+        (1, 512)
+        """
         x = self.prelu(self.conv1(x))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.features(self.fc(self.bn2(x).flatten(1)))

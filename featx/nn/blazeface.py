@@ -129,10 +129,14 @@ class BlazeFaceShort(nn.Module):
     Returns ``raw_boxes`` (N, 896, 16) and ``raw_scores`` (N, 896, 1) (logits); rows 0..511 are
     the 16x16 level (2 anchors per cell), rows 512..895 the 8x8 level (6 per cell).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [t.shape for t in BlazeFaceShort().eval()(torch.zeros(1, 128, 128, 3))]
     [torch.Size([1, 896, 16]), torch.Size([1, 896, 1])]
+    >>> from featx import hub
+    >>> net = hub.card("blazeface_short").build()  # bundled: .load() reads its real weights offline
+    >>> isinstance(net, BlazeFaceShort), sum(p.numel() for p in net.parameters())
+    (True, 101390)
     """
 
     #: (cin, cout, stride) of the 16 blocks after the 5x5 stem.
@@ -169,6 +173,15 @@ class BlazeFaceShort(nn.Module):
         self.reg16 = _pw(96, 96)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box and keypoint regressions (N, 896, 16) and score logits (N, 896, 1), one per anchor.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = BlazeFaceShort().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 128, 128, 3))]
+        [(1, 896, 16), (1, 896, 1)]
+        """
         x = F.relu(self.stem(F.pad(x.permute(0, 3, 1, 2), (1, 2, 1, 2))))
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -225,10 +238,14 @@ class BlazeFaceFull(nn.Module):
     heads that predict at 24x24 and rearrange to one anchor per cell of the 48x48 grid.
     Returns ``raw_boxes`` (N, 2304, 16) and ``raw_scores`` (N, 2304, 1) (logits).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [t.shape for t in BlazeFaceFull().eval()(torch.zeros(1, 192, 192, 3))]
     [torch.Size([1, 2304, 16]), torch.Size([1, 2304, 1])]
+    >>> from featx import hub
+    >>> net = hub.card("blazeface_full").build()  # bundled: .load() reads its real weights offline
+    >>> isinstance(net, BlazeFaceFull), sum(p.numel() for p in net.parameters())
+    (True, 508308)
     """
 
     def __init__(self) -> None:
@@ -259,6 +276,15 @@ class BlazeFaceFull(nn.Module):
         self.reg_dw = _dw(64, 2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box and keypoint regressions (N, 2304, 16) and score logits (N, 2304, 1), one per anchor.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = BlazeFaceFull().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 192, 192, 3))]
+        [(1, 2304, 16), (1, 2304, 1)]
+        """
         x = F.relu(self.stem(F.pad(x.permute(0, 3, 1, 2), (1, 1, 1, 1))))
         f48 = self.res48(self.down48(self.res96(x)))
         f24 = self.res24(self.down24(f48))

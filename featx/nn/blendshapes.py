@@ -91,6 +91,13 @@ class Blendshapes(nn.Module):
     ----------
     num_points, tokens, channels, token_hidden, channel_hidden, num_blocks, num_outputs :
         sizes of MediaPipe's network (the defaults).
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("mp_blendshapes").build()  # bundled: .load() reads its real weights offline
+    >>> isinstance(net, Blendshapes), sum(p.numel() for p in net.parameters())
+    (True, 450520)
     """
 
     def __init__(
@@ -116,6 +123,15 @@ class Blendshapes(nn.Module):
         self.head = nn.Linear(channels, num_outputs)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """The 52 blendshape scores (B, 52) in [0, 1] of 146 mesh points (B, 146, 2), image px.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = Blendshapes().eval()
+        >>> tuple(net(torch.rand(1, 146, 2) * 256).shape)
+        (1, 52)
+        """
         q = points - points.mean(dim=1, keepdim=True)
         spread = torch.linalg.vector_norm(q, dim=-1).mean(dim=1)
         q = q / spread[:, None, None] * self.points_scale

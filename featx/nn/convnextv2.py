@@ -95,7 +95,14 @@ class ConvNeXtStage(nn.Module):
 
 class ConvNeXtV2Features(nn.Module):
     """ConvNeXt V2-Tiny without norm or head; ``forward`` returns the stride-16 and stride-32
-    stage outputs (B, 384, H/16, W/16) and (B, 768, H/32, W/32)."""
+    stage outputs (B, 384, H/16, W/16) and (B, 768, H/32, W/32).
+
+    Examples
+    --------
+    >>> net = ConvNeXtV2Features().eval()  # the backbone of FaceMultitask
+    >>> sum(p.numel() for p in net.parameters())
+    27864960
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,6 +114,15 @@ class ConvNeXtV2Features(nn.Module):
             cin = dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stride-16 (N, 384, H/16, W/16) and stride-32 (N, 768, H/32, W/32) feature maps.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = ConvNeXtV2Features().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 3, 64, 64))]
+        [(1, 384, 4, 4), (1, 768, 2, 2)]
+        """
         x = self.stages_1(self.stages_0(self.stem_1(self.stem_0(x))))
         f16 = self.stages_2(x)
         return f16, self.stages_3(f16)

@@ -94,6 +94,13 @@ class FaceMesh(nn.Module):
     in crop pixels (z: relative depth, smaller is closer); ``Identity_1`` (B,1,1,1) the
     face-presence logit; ``Identity_2`` (B,1) a second sigmoid score MediaPipe does not use.
     Names follow the TFLite graph's outputs.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("facemesh_v2").build()  # bundled: .load() reads its real weights offline
+    >>> isinstance(net, FaceMesh), sum(p.numel() for p in net.parameters())
+    (True, 1200748)
     """
 
     def __init__(self) -> None:
@@ -113,6 +120,15 @@ class FaceMesh(nn.Module):
         self.landmark_head = nn.Conv2d(128, 3 * NUM_LANDMARKS, 2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``Identity`` (478 points x, y, z), ``Identity_1`` and ``Identity_2`` (see the class).
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = FaceMesh().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 256, 256, 3))]
+        [(1, 1, 1, 1434), (1, 1, 1, 1), (1, 1)]
+        """
         x = x.permute(0, 3, 1, 2)
         x = self.stem_act(self.stem(F.pad(x, (0, 1, 0, 1))))  # TF SAME, stride 2
         x = self.blocks(x)

@@ -146,6 +146,13 @@ class FaceNet(nn.Module):
     Stem, 5 x Block35 (scale 0.17), Mixed6a, 10 x Block17 (0.10), Mixed7a, 5 x Block8 (0.20),
     a last Block8 (scale 1, no ReLU), global average pool, Linear 1792 -> 512 (no bias),
     BatchNorm1d (``last_bn``) and L2 normalisation. ``logits`` is never applied.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("facenet").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, FaceNet), sum(p.numel() for p in net.parameters())
+    (True, 27910327)
     """
 
     l2_normalized = True
@@ -169,6 +176,16 @@ class FaceNet(nn.Module):
         self.logits = nn.Linear(EMBEDDING_SIZE, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit-length embeddings (N, 512) of (N, 3, H, W) RGB crops.
+
+        Examples
+        --------
+        >>> import torch
+        >>> with torch.no_grad():
+        ...     out = FaceNet().eval()(torch.rand(1, 3, 112, 112))
+        >>> tuple(out.shape), round(float(out.norm()), 4)
+        ((1, 512), 1.0)
+        """
         x = self.conv2d_2b(self.conv2d_2a(self.conv2d_1a(x)))
         x = F.max_pool2d(x, 3, stride=2)
         x = self.conv2d_4b(self.conv2d_4a(self.conv2d_3b(x)))

@@ -165,13 +165,20 @@ class Img2Pose(nn.Module):
     """The img2pose network (``FasterDoFRCNN`` key layout) and its detection pipeline.
 
     ``forward(images (B, 3, H, W) RGB in [0, 1])`` returns the region proposal outputs
-    ``(rpn_objectness (B, A), rpn_deltas (B, A, 4))`` for the anchors of :func:`anchors`;
-    :meth:`detect` returns faces with their pose.
+    ``(rpn_objectness (B, A), rpn_deltas (B, A, 4))`` for the anchors of
+    ``featx.nn.img2pose_rcnn.anchors``; :meth:`detect` returns faces with their pose.
 
     Parameters
     ----------
-    config : sizes, limits and pose statistics (:class:`Img2PoseConfig`; its defaults when
-        omitted, which cannot detect).
+    config : sizes, limits and pose statistics (``featx.nn.img2pose.Img2PoseConfig``; its
+        defaults when omitted, which cannot detect).
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("img2pose").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, Img2Pose), sum(p.numel() for p in net.parameters())
+    (True, 42427357)
     """
 
     def __init__(self, config: Img2PoseConfig | None = None) -> None:
@@ -192,7 +199,17 @@ class Img2Pose(nn.Module):
         )
 
     def transform(self, images) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        """The padded, normalised batch and each image's resized size (before padding)."""
+        """The padded, normalised batch and each image's resized size (before padding).
+
+        Examples
+        --------
+        >>> cfg = Img2PoseConfig.from_dict({"min_size": 64, "max_size": 64, "pose_mean": [0] * 6,
+        ...     "pose_stddev": [1] * 6, "threed_points": [[0.0, 0.0, 0.0]] * 68})
+        >>> net = Img2Pose(cfg).eval()  # random weights, small images: fast
+        >>> batch, sizes = net.transform(torch.zeros(1, 3, 48, 96))
+        >>> tuple(batch.shape), sizes
+        ((1, 3, 32, 64), [(32, 64)])
+        """
         return ops.rcnn_transform(
             images,
             self.config.min_size,
@@ -203,10 +220,30 @@ class Img2Pose(nn.Module):
         )
 
     def features(self, batch: torch.Tensor) -> list[torch.Tensor]:
-        """Pyramid levels ``0, 1, 2, 3, pool`` (256 channels) of a transformed batch."""
+        """Pyramid levels ``0, 1, 2, 3, pool`` (256 channels) of a transformed batch.
+
+        Examples
+        --------
+        >>> cfg = Img2PoseConfig.from_dict({"min_size": 64, "max_size": 64, "pose_mean": [0] * 6,
+        ...     "pose_stddev": [1] * 6, "threed_points": [[0.0, 0.0, 0.0]] * 68})
+        >>> net = Img2Pose(cfg).eval()  # random weights, small images: fast
+        >>> batch, _ = net.transform(torch.zeros(1, 3, 64, 64))
+        >>> [tuple(f.shape) for f in net.features(batch)]
+        [(1, 256, 16, 16), (1, 256, 8, 8), (1, 256, 4, 4), (1, 256, 2, 2), (1, 256, 1, 1)]
+        """
         return self.backbone["fpn"](self.backbone["body"](batch))
 
     def forward(self, images) -> tuple[torch.Tensor, torch.Tensor]:
+        """Region-proposal objectness and box deltas of all anchors of (B, 3, H, W) images.
+
+        Examples
+        --------
+        >>> cfg = Img2PoseConfig.from_dict({"min_size": 64, "max_size": 64, "pose_mean": [0] * 6,
+        ...     "pose_stddev": [1] * 6, "threed_points": [[0.0, 0.0, 0.0]] * 68})
+        >>> net = Img2Pose(cfg).eval()  # random weights, small images: fast
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 3, 64, 64))]
+        [(1, 1023), (1, 1023, 4)]
+        """
         batch, _ = self.transform(images)
         return self.rpn["head"](self.features(batch))
 
@@ -220,6 +257,17 @@ class Img2Pose(nn.Module):
 
         ``features`` are the pyramid levels (at least ``0..3``), ``proposals`` one (K_i, 4)
         tensor per image in resized-image pixels, ``image_sizes`` the resized sizes.
+
+        Examples
+        --------
+        >>> cfg = Img2PoseConfig.from_dict({"min_size": 64, "max_size": 64, "pose_mean": [0] * 6,
+        ...     "pose_stddev": [1] * 6, "threed_points": [[0.0, 0.0, 0.0]] * 68})
+        >>> net = Img2Pose(cfg).eval()  # random weights, small images: fast
+        >>> batch, sizes = net.transform(torch.zeros(1, 3, 64, 64))
+        >>> proposals = [torch.tensor([[8.0, 8, 40, 40]])]  # one box, resized-image pixels
+        >>> logits, pose = net.roi_outputs(net.features(batch), proposals, sizes)
+        >>> tuple(logits.shape), tuple(pose.shape)
+        ((1, 2), (1, 12))
         """
         pooled = multiscale_roi_align(features[: len(ROI_LEVELS)], proposals, image_sizes)
         heads = self.roi_heads
@@ -239,6 +287,14 @@ class Img2Pose(nn.Module):
         One dict per image: ``boxes`` (N, 4) x1, y1, x2, y2 in input pixels, ``scores`` (N,),
         ``dofs`` (N, 6) global rotation vector (radians) and translation in the resized image's
         camera, ``labels`` (N,) all 1; by descending score.
+
+        Examples
+        --------
+        >>> cfg = Img2PoseConfig.from_dict({"min_size": 64, "max_size": 64, "pose_mean": [0] * 6,
+        ...     "pose_stddev": [1] * 6, "threed_points": [[0.0, 0.0, 0.0]] * 68})
+        >>> net = Img2Pose(cfg).eval()  # random weights, small images: fast
+        >>> sorted(net.detect(torch.zeros(1, 3, 64, 64))[0])
+        ['boxes', 'dofs', 'labels', 'scores']
         """
         if any(getattr(self.config, k) is None for k in _POSE_REQUIRED):
             raise ValueError(

@@ -72,6 +72,13 @@ class L2CS(nn.Module):
 
     Each head is a Linear 2048 -> 90 on the globally pooled features. ``fc_finetune``
     (Linear 2051 -> 3) is part of the published checkpoint but never used at inference.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("l2cs").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, L2CS), sum(p.numel() for p in net.parameters())
+    (True, 23883008)
     """
 
     def __init__(self) -> None:
@@ -90,6 +97,15 @@ class L2CS(nn.Module):
         self.fc_finetune = nn.Linear(cin + 3, 3)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Yaw and pitch logits (N, 90) each, over 4-degree bins.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = L2CS().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 3, 64, 64))]  # the card's are 224 px
+        [(1, 90), (1, 90)]
+        """
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         pooled = x.mean(dim=(2, 3))

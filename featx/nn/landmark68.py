@@ -106,6 +106,13 @@ class MobileFaceNet(nn.Module):
 
     ``forward(x (N, 3, 112, 112) RGB in [0, 1]) -> (landmarks (N, 136), conv_features
     (N, 512, 7, 7))``; ``conv_features`` is the ``conv_6_sep`` output before the head.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("mobilefacenet").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, MobileFaceNet), sum(p.numel() for p in net.parameters())
+    (True, 1007248)
     """
 
     crop_size = 112
@@ -126,6 +133,15 @@ class MobileFaceNet(nn.Module):
         self.output_layer = GDConvHead(512, 2 * N_LANDMARKS)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 68 landmarks (N, 136) of (N, 3, 112, 112) crops, and the last feature map.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = MobileFaceNet().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 3, 112, 112))]
+        [(1, 136), (1, 512, 7, 7)]
+        """
         x = self.conv_23(self.conv2_dw(self.conv1(x)))
         x = self.conv_34(self.conv_3(x))
         x = self.conv_45(self.conv_4(x))
@@ -205,6 +221,13 @@ class MobileNetGDConv(nn.Module):
     network) and ``base_net.0.*`` (its ``features``, the same tensors). Here ``base_net.0`` *is*
     ``pretrain_net.features``, so both key sets exist and share storage; the ``base_net`` values
     are loaded last and are the ones that count.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("mobilenet").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, MobileNetGDConv), sum(p.numel() for p in net.parameters())
+    (True, 3744504)
     """
 
     crop_size = 224
@@ -219,6 +242,15 @@ class MobileNetGDConv(nn.Module):
         self.linear1 = ConvBN(1280, 2 * N_LANDMARKS, prelu=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The 68 landmarks (N, 136) of (N, 3, 224, 224) crops.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = MobileNetGDConv().eval()
+        >>> tuple(net(torch.zeros(1, 3, 224, 224)).shape)
+        (1, 136)
+        """
         return self.linear1(self.linear7(self.base_net(x))).flatten(1)
 
 
@@ -256,6 +288,13 @@ class PFLD(nn.Module):
     layer on three multi-scale features (14x14 and 7x7 average pools, and a 7x7 conv).
     ``bn8`` is in the published state dict but Py-Feat's forward never applies it; it is kept
     only so the file loads strictly.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("pfld").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, PFLD), sum(p.numel() for p in net.parameters())
+    (True, 730472)
     """
 
     crop_size = 112
@@ -290,6 +329,15 @@ class PFLD(nn.Module):
         self.fc = nn.Linear(16 + 32 + 128, 2 * N_LANDMARKS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The 68 landmarks (N, 136) of (N, 3, 112, 112) crops.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = PFLD().eval()
+        >>> tuple(net(torch.zeros(1, 3, 112, 112)).shape)
+        (1, 136)
+        """
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.conv1_extra(self.dw_bn(self.dw_pool(x))))
         x = self.conv3_1(x)

@@ -113,7 +113,15 @@ class ResidualBlock(nn.Module):
 class MiniXception(nn.Module):
     """``forward(x (N, H, W, 1) NHWC grey in [-1, 1]) -> logits (N, 7)``, FER2013 class order.
 
-    Trained on 64x64 inputs (:func:`preprocess`); being fully convolutional it runs on any size.
+    Trained on 64x64 inputs (``featx.nn.mini_xception.preprocess``); being fully convolutional
+    it runs on any size.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("mini_xception").build()  # bundled: .load() reads its real weights offline
+    >>> isinstance(net, MiniXception), sum(p.numel() for p in net.parameters())
+    (True, 56951)
     """
 
     def __init__(self) -> None:
@@ -126,6 +134,15 @@ class MiniXception(nn.Module):
         self.head = nn.Conv2d(BLOCK_CHANNELS[-1][1], NUM_CLASSES, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Emotion logits (N, 7) of (N, H, W, 1) grey crops in [-1, 1].
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = MiniXception().eval()
+        >>> tuple(net(torch.zeros(1, 64, 64, 1)).shape)
+        (1, 7)
+        """
         if x.ndim != 4 or x.shape[-1] != 1:
             raise ValueError(f"mini_xception expects (N, H, W, 1) NHWC input, got {tuple(x.shape)}")
         x = x.permute(0, 3, 1, 2)

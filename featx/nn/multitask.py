@@ -216,16 +216,23 @@ def eye_boxes(mesh01: torch.Tensor, config: MultitaskConfig) -> dict[str, torch.
 
 
 class FaceMultitask(nn.Module):
-    """The face_multitask_v2 network, built from a :class:`MultitaskConfig` (default v2.8).
+    """The face_multitask_v2 network, built from a ``MultitaskConfig`` (default v2.8).
 
-    ``forward(x (B, 3, S, S))`` with ``x`` from :func:`preprocess` returns a dict of
-    :data:`OUTPUTS`: ``p_au`` (B, n_au) in [0, 1], ``mesh`` (B, V, 3) (x, y over the chip in
+    ``forward(x (B, 3, S, S))`` with ``x`` from ``featx.nn.multitask.preprocess`` returns a dict
+    of ``OUTPUTS``: ``p_au`` (B, n_au) in [0, 1], ``mesh`` (B, V, 3) (x, y over the chip in
     [0, 1] when ``mesh_normalized``, z relative depth), ``pose`` (B, 6) (Rodrigues vector in
     radians, y-down camera, then translation), ``blendshapes`` (B, 52) in [0, 1],
     ``emotion_logits`` (B, 7) in the order of
     ``featx.schema.EMOTION_NATIVE_ORDER["face_multitask_v2"]`` (Neutral first), ``va`` (B, 2)
     valence, arousal in [-1, 1], ``gaze`` (B, 2) yaw, pitch in radians (y-down),
-    ``gaze_logits`` (B, 2, bins). With ``intermediates=True`` it also holds :data:`INTERMEDIATES`.
+    ``gaze_logits`` (B, 2, bins). With ``intermediates=True`` it also holds ``INTERMEDIATES``.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("face_multitask_v2").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, FaceMultitask), sum(p.numel() for p in net.parameters())
+    (True, 41674279)
     """
 
     def __init__(self, config: MultitaskConfig | None = None) -> None:
@@ -260,7 +267,20 @@ class FaceMultitask(nn.Module):
         eye_right: torch.Tensor,
         pose_6d: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gaze (B, 2) yaw, pitch in radians and its logits (B, 2, bins) from the head inputs."""
+        """Gaze (B, 2) yaw, pitch in radians and its logits (B, 2, bins) from the head inputs.
+
+        Examples
+        --------
+        The inputs are intermediates of :meth:`forward`:
+
+        >>> import torch
+        >>> net = FaceMultitask().eval()
+        >>> out = net(torch.zeros(1, 3, 224, 224), intermediates=True)
+        >>> eyes = out["eye_feat_left"], out["eye_feat_right"]
+        >>> gaze, logits = net.gaze_from(out["unified"], *eyes, out["pose_6d"])
+        >>> torch.equal(gaze, out["gaze"]), tuple(logits.shape)
+        (True, (1, 2, 180))
+        """
         logits = self.gaze(
             torch.cat([unified, eye_left, pose_6d], dim=1),
             torch.cat([unified, eye_right, pose_6d], dim=1),
@@ -268,6 +288,16 @@ class FaceMultitask(nn.Module):
         return (logits.softmax(-1) * self.gaze_bin_centres).sum(-1), logits
 
     def forward(self, x: torch.Tensor, intermediates: bool = False) -> dict[str, torch.Tensor]:
+        """Every head's output for (B, 3, 224, 224) crops; see the class for the keys.
+
+        Examples
+        --------
+        >>> import torch
+        >>> out = FaceMultitask().eval()(torch.zeros(1, 3, 224, 224))
+        >>> {k: tuple(v.shape) for k, v in out.items()}  # doctest: +NORMALIZE_WHITESPACE
+        {'p_au': (1, 20), 'mesh': (1, 478, 3), 'pose': (1, 6), 'blendshapes': (1, 52),
+         'emotion_logits': (1, 7), 'va': (1, 2), 'gaze': (1, 2), 'gaze_logits': (1, 2, 180)}
+        """
         cfg = self.config
         f16, f32 = self.backbone(x)
         xp = self.proj(f32)

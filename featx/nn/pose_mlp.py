@@ -47,6 +47,13 @@ class PoseMLP(nn.Module):
     hidden : sizes of the hidden layers.
     dropout : dropout probability of every block (identity in eval mode).
     layernorm : True for the v2 layout (LayerNorm + GELU), False for v1 (ReLU only).
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("pose_mlp").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, PoseMLP), sum(p.numel() for p in net.parameters())
+    (True, 236934)
     """
 
     def __init__(
@@ -74,6 +81,15 @@ class PoseMLP(nn.Module):
         self.layernorm = layernorm
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Normalised pose z (B, 6) of landmark features (B, 136).
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = PoseMLP().eval()
+        >>> tuple(net(torch.zeros(1, 136)).shape)
+        (1, 6)
+        """
         return self.net(features)
 
 
@@ -129,6 +145,16 @@ class PoseRegressor(nn.Module):
 
     ``forward(landmarks (B, 68, 2) pixels) -> (B, 6)`` = pitch, roll, yaw (radians, featx
     signs) and X, Y, Z (img2pose translation units).
+
+    Examples
+    --------
+    The ``pose_mlp`` card's loader builds it from the weights and their metadata; with a random
+    network and no normalisation:
+
+    >>> import torch
+    >>> net = PoseRegressor(build(), mean=torch.zeros(6), std=torch.ones(6)).eval()
+    >>> tuple(net(torch.rand(1, 68, 2) * 100).shape)
+    (1, 6)
     """
 
     def __init__(self, net: PoseMLP, mean, std) -> None:
@@ -138,6 +164,15 @@ class PoseRegressor(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32), persistent=False)
 
     def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
+        """Head pose (B, 6) of 68 landmarks (B, 68, 2) in pixels: pitch, roll, yaw, X, Y, Z.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = PoseRegressor(build(), mean=torch.zeros(6), std=torch.ones(6)).eval()
+        >>> tuple(net(torch.rand(2, 68, 2) * 100).shape)
+        (2, 6)
+        """
         features = landmark_features(landmarks).to(self.mean.device)
         return to_featx_pose(denormalize(self.net(features), self.mean, self.std))
 

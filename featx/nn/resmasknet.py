@@ -118,12 +118,19 @@ class MaskingBlock(nn.Module):
 
 class ResMasking(nn.Module):
     """ResNet-34 with four masking blocks: ``forward(x (N, 3, 224, 224) in [0, 1]) -> logits
-    (N, 7)``; :func:`predict` applies the softmax.
+    (N, 7)``; ``featx.nn.resmasknet.predict`` applies the softmax.
 
     Parameters
     ----------
     in_channels : image channels (the checkpoint's ``config.json``: 3).
     num_classes : outputs (7 FER2013 emotions).
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("resmasknet").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, ResMasking), sum(p.numel() for p in net.parameters())
+    (True, 137796423)
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = N_CLASSES) -> None:
@@ -146,6 +153,15 @@ class ResMasking(nn.Module):
             setattr(self, f"mask{i}", MaskingBlock(width, depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Emotion logits (N, 7) of (N, 3, H, W) crops in [0, 1].
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = ResMasking().eval()
+        >>> tuple(net(torch.zeros(1, 3, 64, 64)).shape)  # the card's crops are 224 px
+        (1, 7)
+        """
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for i in range(1, 5):
             x = getattr(self, f"layer{i}")(x)

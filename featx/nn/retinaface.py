@@ -171,9 +171,17 @@ class Head(nn.Module):
 class RetinaFace(nn.Module):
     """RetinaFace (ResNet-34, FPN, SSH, class/box/keypoint heads).
 
-    ``forward(x (B, 3, H, W))`` with ``x`` from :func:`preprocess` returns ``(loc, class_logits,
-    landms)`` of shapes (B, A, 4), (B, A, 2), (B, A, 10), anchors ordered as :func:`priors`.
+    ``forward(x (B, 3, H, W))`` with ``x`` from ``featx.nn.retinaface.preprocess`` returns
+    ``(loc, class_logits, landms)`` of shapes (B, A, 4), (B, A, 2), (B, A, 10), anchors ordered
+    as ``featx.nn.retinaface.priors``.
     Face probability is ``softmax(class_logits, -1)[..., 1]``.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> net = hub.card("retinaface").build()  # random weights; .load() fetches Py-Feat's
+    >>> isinstance(net, RetinaFace), sum(p.numel() for p in net.parameters())
+    (True, 22123808)
     """
 
     def __init__(self) -> None:
@@ -186,6 +194,15 @@ class RetinaFace(nn.Module):
         self.LandmarkHead = Head(10)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Box offsets (N, P, 4), class logits (N, P, 2), keypoint offsets (N, P, 10) per prior.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = RetinaFace().eval()
+        >>> [tuple(t.shape) for t in net(torch.zeros(1, 3, 64, 64))]
+        [(1, 168, 4), (1, 168, 2), (1, 168, 10)]
+        """
         p1, p2, p3 = self.fpn(self.body(x))
         features = [self.ssh1(p1), self.ssh2(p2), self.ssh3(p3)]
         return self.BboxHead(features), self.ClassHead(features), self.LandmarkHead(features)

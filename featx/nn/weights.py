@@ -42,7 +42,19 @@ __all__ = [
 
 
 class WeightsError(ValueError):
-    """A weight file is unreadable, unsafe, or does not fit the model."""
+    """A weight file is unreadable, unsafe, or does not fit the model.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "broken.safetensors"
+    >>> _ = path.write_bytes(b"not weights")
+    >>> try:
+    ...     read_state_dict(path)
+    ... except WeightsError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    WeightsError True
+    """
 
 
 # (algorithm, resolved path, size, mtime_ns) -> hex digest: a file is hashed once per version.
@@ -177,6 +189,19 @@ def load_into(
 
     The error names ``path`` (the file the weights came from) and lists the first missing and
     unexpected keys (when ``strict``) and shape mismatches (always).
+
+    Examples
+    --------
+    >>> import torch
+    >>> weights = {"weight": torch.ones(1, 2), "bias": torch.zeros(1)}
+    >>> layer = load_into(torch.nn.Linear(2, 1), weights)
+    >>> layer.weight.tolist()
+    [[1.0, 1.0]]
+    >>> try:
+    ...     load_into(torch.nn.Linear(2, 1), {"weight": torch.ones(3, 3)}, strict=False)
+    ... except WeightsError as err:
+    ...     print(err)
+    state dict does not fit Linear: 1 shape mismatches: ['weight: file (3, 3) vs model (1, 2)']
     """
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict]
