@@ -46,7 +46,7 @@ _LAZY = {
 }
 _SUBMODULES = (
     "schema", "media", "hub", "io", "nn", "detectors", "cli", "accessor", "plot", "analysis",
-    "widgets", "study",
+    "widgets", "study", "tracking",
 )  # fmt: skip
 
 __all__ = ["SchemaError", "__version__", "show_versions", *_LAZY, *_SUBMODULES]

@@ -39,6 +39,8 @@ from scipy.optimize import linear_sum_assignment
 from featx import schema
 from featx.boxes import rect_iou
 
+__all__ = ["BoxTracker", "assign_identities"]
+
 #: Variables whose points refine the box match, in order of preference.
 POINT_VARIABLES = ("landmarks", "keypoints")
 _NO_MATCH = 1e6
