@@ -13,13 +13,20 @@ with ``--in-memory``, also without ``output=`` (the result kept in memory, as in
   conformance weights, not trained ones, so the face stage reports about fifteen new faces
   per frame, each its own face slot. ``v1`` runs only the face stage (every other
   ``*_model=None``), ``v2`` has no identity model. ``--threshold 1.0`` (no face passes) runs
-  the face stage alone on every frame, without the spurious slots.
+  the face stage alone on every frame, without the spurious slots. ``--face-box`` gives
+  ``face_boxes=`` one fixed box on the demo face instead (x1, y1, x2, y2 = 8, 8, 56, 56 in
+  every frame): RetinaFace does not run, one face slot; ``v1`` then runs landmarks, AUs and
+  emotions (no img2pose head pose, about 15 s a frame here; no identity, no gaze). On
+  RetinaFace's spurious boxes the conformance weights make Detectorv2's pose head give
+  rotation-vector components beyond pi, which ``detect()`` refuses (``head_pose`` outside
+  [-180, 180] degrees); on the fixed box they stay inside.
 - ``openface`` / ``fex``: ``read_openface`` / ``read_fex`` on CSVs of about ``--mib`` MiB
   written as ``benchmarks/bench_readers.py`` writes them.
 
 Usage: ``.venv/bin/python benchmarks/bench_memory.py mp --frames 1000 10000``,
 ``HF_HOME=/work/fakehub HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_memory.py v1
---frames 100 1000``, ``.venv/bin/python benchmarks/bench_memory.py openface fex --mib 20 200``
+--frames 100 1000``, ``... bench_memory.py v2 --frames 72 720 --face-box``,
+``.venv/bin/python benchmarks/bench_memory.py openface fex --mib 20 200``
 """
 
 from __future__ import annotations
@@ -55,11 +62,17 @@ def write_video(path: Path, n_frames: int, size: tuple[int, int]) -> Path:
     return path
 
 
-def detector(kind: str, threshold: float = 0.5):
+FACE_BOX = np.array([[8.0, 8.0, 56.0, 56.0]])
+
+
+def detector(kind: str, threshold: float = 0.5, face_box: bool = False):
     import featx
 
     if kind == "mp":
         return featx.MPDetector()
+    if kind == "v1" and face_box:
+        off = dict.fromkeys(("facepose_model", "identity_model", "gaze_model"))
+        return featx.Detector(device="cpu", **off)
     if kind == "v1":
         off = ("landmark_model", "facepose_model", "au_model", "emotion_model")
         none = dict.fromkeys((*off, "identity_model", "gaze_model"))
@@ -67,7 +80,9 @@ def detector(kind: str, threshold: float = 0.5):
     return featx.Detectorv2(identity_model=None, device="cpu", face_detection_threshold=threshold)
 
 
-def child(kind: str, path: Path, output: Path | None, threshold: float) -> dict:
+def child(
+    kind: str, path: Path, output: Path | None, threshold: float, face_box: bool = False
+) -> dict:
     """One job in this process: the peak RSS and what it produced."""
     t0 = time.perf_counter()
     if kind in ("openface", "fex"):
@@ -75,7 +90,9 @@ def child(kind: str, path: Path, output: Path | None, threshold: float) -> dict:
 
         ds = getattr(io, f"read_{kind}")(path)
     else:
-        ds = detector(kind, threshold).detect(path, output=output, progress=False)
+        det = detector(kind, threshold, face_box)
+        boxes = {"face_boxes": FACE_BOX} if face_box else {}
+        ds = det.detect(path, output=output, progress=False, **boxes)
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -87,9 +104,11 @@ def child(kind: str, path: Path, output: Path | None, threshold: float) -> dict:
     }
 
 
-def run_child(kind: str, path: Path, output: Path | None, threshold: float = 0.5) -> dict:
+def run_child(
+    kind: str, path: Path, output: Path | None, threshold: float = 0.5, face_box: bool = False
+) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--path", str(path)]
-    cmd += ["--threshold", str(threshold)]
+    cmd += ["--threshold", str(threshold)] + (["--face-box"] if face_box else [])
     cmd += ["--output", str(output)] if output else []
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}  # this checkout's featx
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
@@ -115,12 +134,16 @@ def main() -> None:
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="v1/v2 face_detection_threshold"
     )
+    parser.add_argument(
+        "--face-box", action="store_true", help="v1/v2: face_boxes= one fixed box, no RetinaFace"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.jobs[0], args.path, args.output, args.threshold)))
+        result = child(args.jobs[0], args.path, args.output, args.threshold, args.face_box)
+        print(json.dumps(result))
         return
     print(f"load average {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +154,7 @@ def main() -> None:
                 for n in args.frames:
                     video = write_video(tmp / f"{kind}{n}.avi", n, SIZES[kind])
                     for out in [tmp / f"{kind}{n}.nc"] + ([None] if args.in_memory else []):
-                        r = run_child(kind, video, out, args.threshold)
+                        r = run_child(kind, video, out, args.threshold, args.face_box)
                         rows.append((f"{n} frames, output={'file' if out else 'None'}", r))
                         print(kind, rows[-1], flush=True)
                     video.unlink()

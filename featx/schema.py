@@ -31,7 +31,7 @@ __all__ = [
     "KEYPOINTS_RETINAFACE", "KEYPOINTS_BLAZEFACE", "N_LANDMARKS", "N_VERTICES", "RECT", "XY",
     "XYZ", "ANGLE", "GAZE_ANGLE", "FIXED_LABELS", "DEFAULT_LABELS", "VARIABLES", "INTEGER_FILL",
     "KINDS", "FRAME_COORDS", "RANGE_TOLERANCE", "SUM_TOLERANCE", "SchemaError", "concat",
-    "emotion_order", "from_frames", "label_dim", "merge_sources", "validate",
+    "conform", "emotion_order", "from_frames", "label_dim", "merge_sources", "validate",
 ]  # fmt: skip
 
 
@@ -304,6 +304,31 @@ def merge_sources(*attrs: Mapping) -> str:
     return json.dumps(merged)
 
 
+def conform(ds: xr.Dataset, n_faces: int, template: Mapping[str, xr.Variable]) -> xr.Dataset:
+    """``ds`` with ``n_faces`` face slots and every variable of ``template``, in its order.
+
+    Padded slots and added variables hold NaN (``identity``: -1); only each template
+    variable's dims, trailing shape, dtype and attrs are used, so a zero-length stand-in does.
+
+    Examples
+    --------
+    >>> a = from_frames([{"face_score": np.array([0.9])}], ["a.png"], [0], [np.nan])
+    >>> b = from_frames([{"face_rect": np.ones((2, 4))}], ["b.png"], [0], [np.nan])
+    >>> out = conform(a, 2, {"face_rect": b["face_rect"].variable, "face_score": a["face_score"]})
+    >>> list(out.data_vars), out["face_rect"].shape
+    (['face_rect', 'face_score'], (1, 2, 4))
+    """
+    ds = _pad_faces(ds, n_faces)
+    for name, var in template.items():
+        if name not in ds:
+            shape = (ds.sizes["frame"], n_faces, *var.shape[2:])
+            fill = INTEGER_FILL.get(name, np.nan)
+            ds[name] = (var.dims, _full_like(var.data, shape, fill), var.attrs)
+    if list(ds.data_vars) != list(template):
+        ds = ds[list(template)]
+    return ds
+
+
 def concat(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     """Join Datasets along ``frame``, padding ``face`` and adding missing variables as NaN.
 
@@ -329,15 +354,7 @@ def concat(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     for ds in datasets:
         for name, var in ds.data_vars.items():
             template.setdefault(name, var)
-    padded = []
-    for ds in datasets:
-        ds = _pad_faces(ds, n_faces)
-        for name, var in template.items():
-            if name not in ds:
-                shape = (ds.sizes["frame"], n_faces, *var.shape[2:])
-                fill = INTEGER_FILL.get(name, np.nan)
-                ds[name] = (var.dims, _full_like(var.data, shape, fill), var.attrs)
-        padded.append(ds)
+    padded = [conform(ds, n_faces, template) for ds in datasets]
     out = xr.concat(
         padded,
         dim="frame",

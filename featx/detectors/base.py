@@ -422,6 +422,11 @@ class BaseDetector(PyFeatCalls):
         output
             ``"run.nc"`` or ``"run.zarr"``: each batch is written as it finishes and an
             interrupted run resumes from what is on disk (frames already there are skipped).
+            The finished batches are then appended to the file a few MiB at a time, so
+            memory does not grow with the video beyond the returned Dataset itself (one
+            copy of the result; a detector with identities clusters the whole run in
+            memory). Without ``output=`` every batch is kept and joined at the end, so
+            memory grows with the video (about twice the result while joining).
         progress
             Show a progress bar.
         face_detection_threshold
@@ -443,7 +448,8 @@ class BaseDetector(PyFeatCalls):
         Returns
         -------
         xarray.Dataset
-            Valid under :func:`featx.schema.validate`, with provenance attrs.
+            Valid under :func:`featx.schema.validate`, with provenance attrs, in memory
+            (with ``output=``: the same values as the file, read back from the parts).
 
         Raises
         ------

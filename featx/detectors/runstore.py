@@ -16,6 +16,10 @@ Beside ``run.nc`` a run keeps:
   the next batch needs from the ones before (tracking state), written before its part, so a
   resumed run continues exactly where the last part ended.
 
+:meth:`RunStore.finish` appends the parts to a temporary file in ``run.nc.parts`` a block at a
+time and moves it onto ``run.nc`` when complete; a run killed before that leaves the parts and
+the temporary file, which the next run removes before finishing again.
+
 The finished ``run.nc`` carries the same record (with the run id) in its ``run`` attr: a kill
 between writing it and removing the parts leaves parts whose id the output already has, and the
 next run removes them instead of joining them twice.
@@ -48,6 +52,8 @@ except ImportError:  # Windows: a lock on the file's first byte
     import msvcrt
 
 MANIFEST = "run.json"
+#: Bytes of parts :meth:`RunStore.finish` joins in memory before appending them to the output.
+BLOCK_BYTES = 2 * 2**20
 
 
 class RunLockedError(MediaError):
@@ -294,8 +300,10 @@ class RunStore:
             shutil.rmtree(self.parts_dir)
             manifest = None
         if self.parts_dir.exists():
+            from featx.io.store import remove_path
+
             for tmp in self.parts_dir.glob(".*.tmp"):  # left by a run killed while writing
-                tmp.unlink(missing_ok=True)
+                remove_path(tmp)
         if manifest is None and self._parts():
             raise RunMismatchError(
                 f"{self.parts_dir}: parts without a record of the run that wrote them "
@@ -324,22 +332,23 @@ class RunStore:
     def _parts(self) -> list[Path]:
         return sorted(self.parts_dir.glob("part-*.nc")) if self.parts_dir.exists() else []
 
-    def _datasets(self) -> list[xr.Dataset]:
-        from featx.io import open_dataset
-
-        # Written by this class from validated frames: read back without validating again.
-        paths = ([self.output] if self.output.exists() else []) + self._parts()
-        return [open_dataset(p, validate=False) for p in paths]
+    def _paths(self) -> list[Path]:
+        """What is on disk, in frame order: a finished output first, then the parts."""
+        return ([self.output] if self.output.exists() else []) + self._parts()
 
     def done(self) -> tuple[set[tuple[str, int]], int]:
-        """Pairs already on disk, and the next free ``frame`` number."""
+        """Pairs already on disk, and the next free ``frame`` number (only coordinates read)."""
+        from featx.io import open_dataset
+
         pairs: set[tuple[str, int]] = set()
         next_frame = 0
-        for ds in self._datasets():
-            sources = ds["source"].values.tolist()
-            pairs.update(zip(sources, ds["source_frame"].values.tolist(), strict=True))
-            if ds.sizes["frame"]:
-                next_frame = max(next_frame, int(ds["frame"].max()) + 1)
+        for path in self._paths():
+            # Written by this class from validated frames: read back without validating again.
+            with open_dataset(path, validate=False, lazy="file") as ds:
+                sources = ds["source"].values.tolist()
+                pairs.update(zip(sources, ds["source_frame"].values.tolist(), strict=True))
+                if ds.sizes["frame"]:
+                    next_frame = max(next_frame, int(ds["frame"].max()) + 1)
         return pairs, next_frame
 
     def state(self) -> dict[str, Any]:
@@ -364,22 +373,131 @@ class RunStore:
             _write_json(self.parts_dir / f"state-{index:06d}.json", state)
         save(ds, self.parts_dir / f"part-{index:06d}.nc", validate=False)
 
+    @staticmethod
+    def _block(pieces: list[xr.Dataset], start: int, frame_attrs: dict, attrs: dict) -> xr.Dataset:
+        """Conformed pieces joined into the output's frames ``start``, ``start + 1`` ..."""
+        joined = schema.concat(pieces)
+        frames = np.arange(start, start + joined.sizes["frame"], dtype=np.int64)
+        joined = joined.assign_coords(frame=frames)
+        joined["frame"].attrs = frame_attrs
+        joined.attrs = attrs
+        schema.validate(joined)
+        return joined
+
     def finish(
         self, attrs: Mapping[str, Any], finalize: Callable[[xr.Dataset], xr.Dataset]
     ) -> xr.Dataset | None:
-        """Join what is on disk, apply ``finalize``, write ``output``; None if nothing is there."""
-        from featx.io import save
+        """Join what is on disk into ``output``, apply ``finalize``; None if nothing is there.
 
-        datasets = self._datasets()
-        if not datasets:
+        The parts are read and appended to a temporary file in the parts folder a block of
+        about :data:`BLOCK_BYTES` at a time (each block validated), and copied into the
+        returned Dataset, allocated whole at the start: memory holds one copy of the result
+        and one block, whatever the run's length. If ``finalize`` returns the Dataset it was
+        given, the file is moved onto ``output``; otherwise (identity clustering reorders
+        every frame's faces) its result is validated and saved there instead. The parts are
+        removed only once ``output`` is in place; a kill before that leaves the parts and a
+        temporary file, which the next run removes.
+        """
+        from featx.io import save
+        from featx.io.store import FrameWriter, engine_for, remove_path, replace_path
+
+        paths = self._paths()
+        if not paths:
             return None
-        ds = schema.concat(datasets).sortby("frame")
-        ds.attrs.update(attrs)
-        ds.attrs["sources"] = schema.merge_sources(*(d.attrs for d in datasets), attrs)
-        ds = finalize(ds)
+        n_frames, n_faces, template, part_attrs = _heads(paths)
+        out_attrs = {**part_attrs[0], **attrs}
+        out_attrs["sources"] = schema.merge_sources(*part_attrs, attrs)
         if self.record is not None:
-            ds.attrs["run"] = json.dumps({**self.record, "id": self.run_id})
-        schema.validate(ds)
-        save(ds, self.output, validate=False)
+            out_attrs["run"] = json.dumps({**self.record, "id": self.run_id})
+
+        self.parts_dir.mkdir(exist_ok=True)  # the temporary file goes where _check removes it
+        tmp = self.parts_dir / f".{self.output.name}.{uuid.uuid4().hex}.tmp"
+        writer = FrameWriter(tmp, engine_for(self.output), n_frames)
+        result = None
+        try:
+            block: list[xr.Dataset] = []
+            for i, piece in enumerate(_pieces(paths)):
+                block.append(schema.conform(piece, n_faces, template))
+                if i == 0:
+                    result = _allocate(block[0], n_frames, out_attrs)
+                if sum(b.nbytes for b in block) >= BLOCK_BYTES:
+                    self._append(block, writer, result)
+                    block = []
+            if block:
+                self._append(block, writer, result)
+            writer.close()
+            final = finalize(result)
+            if final is result:
+                replace_path(tmp, self.output)
+            else:
+                if "run" in out_attrs:
+                    final.attrs["run"] = out_attrs["run"]
+                schema.validate(final)
+                save(final, self.output, validate=False)
+                remove_path(tmp)
+        except BaseException:
+            writer.close()
+            remove_path(tmp)
+            raise
         shutil.rmtree(self.parts_dir, ignore_errors=True)
-        return ds
+        return final
+
+    @staticmethod
+    def _append(pieces: list[xr.Dataset], writer: Any, result: xr.Dataset) -> None:
+        """Join conformed pieces as the next frames, validate, write and copy into ``result``."""
+        joined = schema.concat(pieces)
+        start, stop = writer.written, writer.written + joined.sizes["frame"]
+        joined = joined.assign_coords(frame=result["frame"].variable[start:stop])
+        joined.attrs = result.attrs
+        schema.validate(joined)
+        writer.append(joined)
+        for name, var in joined.variables.items():
+            if var.dims[:1] == ("frame",) and name != "frame":
+                result.variables[name].values[start:stop] = var.values
+
+
+def _heads(paths: Sequence[Path]) -> tuple[int, int, dict[str, xr.Variable], list[dict]]:
+    """Frames, face slots, variables (zero-length stand-ins) and attrs of the files, in order,
+    read without their data."""
+    from featx.io import open_dataset
+
+    n_frames, n_faces, template, attrs = 0, 0, {}, []
+    for path in paths:
+        with open_dataset(path, validate=False, lazy="file") as head:
+            n_frames += head.sizes["frame"]
+            n_faces = max(n_faces, head.sizes["face"])
+            for name, var in head.data_vars.items():
+                stand_in = np.empty((0, 0, *var.shape[2:]), var.dtype)
+                template.setdefault(name, xr.Variable(var.dims, stand_in, var.attrs))
+            attrs.append(dict(head.attrs))
+    return n_frames, n_faces, template, attrs
+
+
+def _allocate(first: xr.Dataset, n_frames: int, attrs: dict) -> xr.Dataset:
+    """A Dataset shaped like ``first`` with ``n_frames`` frames numbered from 0, to be filled."""
+
+    def full(var: xr.Variable) -> xr.Variable:
+        if var.dims[:1] != ("frame",):
+            return var
+        values = np.empty((n_frames, *var.shape[1:]), var.dtype)
+        return xr.Variable(var.dims, values, var.attrs)
+
+    coords = {name: full(c.variable) for name, c in first.coords.items()}
+    coords["frame"] = xr.Variable(
+        "frame", np.arange(n_frames, dtype=np.int64), first["frame"].attrs
+    )
+    data = {name: full(v.variable) for name, v in first.data_vars.items()}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _pieces(paths: Sequence[Path]) -> Iterator[xr.Dataset]:
+    """Each file's frames in order, loaded about :data:`BLOCK_BYTES` at a time."""
+    from featx.io import open_dataset
+
+    for path in paths:
+        # Written by this class from validated frames: read back without validating again.
+        with open_dataset(path, validate=False, lazy="file") as src:
+            n = src.sizes["frame"]
+            step = max(1, n * BLOCK_BYTES // max(1, src.nbytes))
+            for start in range(0, max(n, 1), step):
+                yield src.isel(frame=slice(start, start + step)).load()

@@ -101,7 +101,7 @@ def _check_attrs(ds: xr.Dataset) -> None:
                 )
 
 
-def _replace(tmp: Path, path: Path) -> None:
+def replace_path(tmp: Path, path: Path) -> None:
     """Move the finished ``tmp`` onto ``path``; a folder (zarr) is swapped in two renames."""
     if path.exists() and (path.is_dir() or tmp.is_dir()):
         old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
@@ -112,7 +112,8 @@ def _replace(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Remove a file or a folder (zarr store); nothing if it is not there."""
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -209,11 +210,106 @@ def save(
             out.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)
         else:
             out.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        _replace(tmp, path)
+        replace_path(tmp, path)
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
     return path
+
+
+#: Bytes of one chunk of a variable in files :class:`FrameWriter` writes (HDF5's chunk cache
+#: holds 1 MiB per variable, so a chunk being filled stays in it).
+CHUNK_BYTES = 512 * 2**10
+
+
+class FrameWriter:
+    """Write a featx Dataset into one netCDF file or zarr store a block of frames at a time.
+
+    The first block creates the file (``frame`` an unlimited dimension, NaN ``_FillValue`` on
+    floats as :func:`save` writes them), each later one is appended along ``frame``; every
+    block must have the first one's variables, dtypes and ``face`` size, and holds the frames
+    that follow. The file read back equals :func:`save` of the whole Dataset (same variables,
+    coordinates, attrs and dtypes); only its chunking differs. Not atomic: write to a
+    temporary path and move it into place (:func:`replace_path`).
+
+    Parameters
+    ----------
+    path
+        Where to write (any name; nothing may be there).
+    engine
+        ``"netcdf4"`` or ``"zarr"``.
+    n_frames
+        Frames the whole file will hold: chunks along ``frame`` are at most this long.
+    """
+
+    def __init__(self, path: str | os.PathLike, engine: str, n_frames: int) -> None:
+        self.path = Path(path)
+        self.engine = validators.choice("engine", engine, ENGINES)
+        if engine == "zarr":
+            _require_zarr()
+        self.n_frames = max(1, int(n_frames))
+        self.written = 0
+        self._nc = None
+
+    def _encoding(self, ds: xr.Dataset) -> dict[str, dict]:
+        encoding = {}
+        for name, var in ds.variables.items():
+            enc: dict = {"_FillValue": np.nan if var.dtype.kind == "f" else None}
+            if var.dims[:1] == ("frame",):
+                per_frame = max(1, int(np.prod(var.shape[1:])) * var.dtype.itemsize)
+                frames = min(self.n_frames, max(1, CHUNK_BYTES // per_frame))
+                enc["chunks" if self.engine == "zarr" else "chunksizes"] = (
+                    frames,
+                    *var.shape[1:],
+                )
+            encoding[name] = enc
+        return encoding
+
+    def append(self, ds: xr.Dataset) -> None:
+        """Write the next block (a valid featx Dataset: attrs are taken from the first)."""
+        _check_attrs(ds)
+        out = ds.drop_encoding()
+        if self.engine == "zarr":
+            if self.written == 0:
+                encoding = self._encoding(out)
+                out.to_zarr(self.path, mode="w", encoding=encoding, consolidated=False)
+            else:
+                out.to_zarr(self.path, append_dim="frame", consolidated=False)
+        elif self.written == 0:
+            encoding = self._encoding(out)
+            out.to_netcdf(self.path, engine="netcdf4", encoding=encoding, unlimited_dims=["frame"])
+        else:
+            self._append_netcdf(out)
+        self.written += out.sizes["frame"]
+
+    def _append_netcdf(self, ds: xr.Dataset) -> None:
+        import netCDF4
+
+        if self._nc is None:
+            self._nc = netCDF4.Dataset(self.path, "a")
+            self._nc.set_auto_maskandscale(False)
+        start, stop = self.written, self.written + ds.sizes["frame"]
+        for name, var in ds.variables.items():
+            if var.dims[:1] != ("frame",):
+                continue
+            target = self._nc.variables[name]
+            if target.dimensions != var.dims or target.shape[1:] != var.shape[1:]:
+                raise ValueError(
+                    f"{self.path}: block variable {name!r} {var.dims} {var.shape[1:]} does not "
+                    f"match the file's {target.dimensions} {target.shape[1:]}"
+                )
+            values = var.values
+            if values.dtype.kind not in "fiuO" or (
+                values.dtype.kind != "O" and values.dtype != target.dtype
+            ):
+                raise TypeError(f"{self.path}: cannot append {name!r} of dtype {values.dtype}")
+            target[start:stop] = values
+
+    def close(self) -> None:
+        """Finish the file (closing the netCDF file appends were written through)."""
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
 
 
 def _plain_attrs(attrs: dict) -> dict:
@@ -230,7 +326,7 @@ def _as_str_labels(values: np.ndarray) -> np.ndarray:
 
 
 def open_dataset(
-    path: str | os.PathLike, *, validate: bool = True, lazy: bool = False
+    path: str | os.PathLike, *, validate: bool = True, lazy: bool | str = False
 ) -> xr.Dataset:
     """Read a Dataset written by :func:`save` into memory and close the file.
 
@@ -242,8 +338,10 @@ def open_dataset(
         Check the Dataset read (:func:`featx.schema.validate`); False only for files featx
         wrote itself and validates later (the detectors' run store).
     lazy
-        Keep the data variables on disk as dask arrays chunked like the file (needs dask:
-        ``pip install featx[scale]``); only coordinates are read. The file stays open and
+        True: keep the data variables on disk as dask arrays chunked like the file (needs
+        dask: ``pip install featx[scale]``). ``"file"``: without dask, each data variable is
+        read from the file when first used (xarray's lazy loading) and then kept. Either way
+        only coordinates are read now, the file stays open (``ds.close()`` closes it) and
         ``validate`` is not applied (it would read every value).
 
     Returns
@@ -276,8 +374,9 @@ def open_dataset(
     use_zarr = path.is_dir() or path.suffix == ".zarr"
     if use_zarr:
         _require_zarr()
+    validators.choice("lazy", lazy, (False, True, "file"))
     decode = {"decode_times": False, "decode_timedelta": False}
-    chunks = {} if lazy else None
+    chunks = {} if lazy is True else None
     try:
         if use_zarr:
             opened = xr.open_zarr(path, consolidated=False, chunks=chunks, **decode)
@@ -301,6 +400,8 @@ def open_dataset(
             if coord.dtype.kind in "OUST"
         }
     )
+    if lazy:
+        ds.set_close(opened.close)  # ds.close() (or ``with``) closes the file
     if validate and not lazy:
         try:
             schema.validate(ds)
