@@ -3,6 +3,7 @@
     python benchmarks/compare_pyfeat.py --pyfeat-python PY [--hub DIR] [--rounds 3]
         [--json FILE] [--kit DIR] [--detectors v2,v1] [--variants fixed_box,rf_fixed_box]
         [--batch-sizes 1,16] [--long v2:fixed_box:16] [--threads 2] [--timeout 1800]
+        [--face-every K]
 
 PY is the python of a venv with py-feat 2.1.5 (benchmarks/README.md gives the two commands that
 make it); this script runs under featx's own python and measures the featx checkout it lies in.
@@ -28,6 +29,10 @@ Variants (the deterministic RetinaFace weights keep 750 boxes a frame, see the k
   rf_fixed_box  the real face detector runs on every frame inside the timed call and its boxes
                 are then replaced by the fixed box (featx: featx.nn.retinaface.detect_faces
                 wrapped; Py-Feat: FixedFace(real)). The cost of a one-face-per-frame video.
+--face-every K (K > 1) runs featx's videos with detect(..., face_every=K) (the face
+detector on every K-th frame, boxes tracked from the landmarks between); Py-Feat still detects
+every frame. With the random conformance weights the landmarks lie off the frame, so every face
+is lost and every frame detects: the row measures the option's overhead, not its gain.
 Same outputs: the fixed_box video runs at the largest batch size save both tables; every
 numeric Fex column is compared value by value and the worst column of each variable is
 reported against the tolerance of that variable's model (conformance FACTS).
@@ -125,6 +130,8 @@ def featx_job(job: dict) -> dict:
         job["kind"] = kind
         if job["variant"] == "fixed_box" and public:  # the same box on every frame
             kw["face_boxes"] = np.array([[*box[kind], 0.99]], np.float32)
+        if kind == "video" and job.get("face_every", 1) > 1:  # featx's video mode
+            kw["face_every"] = job["face_every"]
         return det.detect(path, progress=False, **kw)
 
     timing, ds = _time_job(
@@ -398,6 +405,9 @@ def main() -> None:
     )
     ap.add_argument("--outputs", type=Path, help="keep the compared tables (.npz) here")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--face-every", type=int, default=1, help="featx video mode (detect(face_every=K))"
+    )
     ap.add_argument("--timeout", type=int, default=1800)
     args = ap.parse_args()
 
@@ -457,7 +467,7 @@ def _bench(args, env, kit: Path, media: dict, work: Path, boxes: dict) -> dict:
                     "batch_size": 1 if b == "image" else b,
                     "image": media["single_face.jpg"], "video": media[clip],
                     "image_box": boxes["single_face.jpg"], "video_box": boxes["single_face.mp4"],
-                    "kit": str(kit),
+                    "kit": str(kit), "face_every": args.face_every,
                 }  # fmt: skip
                 if r == 0 and v == "fixed_box" and b == save_batch and clip == "single_face.mp4":
                     job["save"] = str((args.outputs or work) / f"{tool}_{d}.npz")

@@ -404,6 +404,7 @@ class BaseDetector(PyFeatCalls):
         face_detection_threshold: float | None = None,
         on_error: str = "skip",
         face_boxes: Any = None,
+        face_every: int = 1,
     ) -> xr.Dataset:
         """Run the detector over images, videos or arrays and return one Dataset.
 
@@ -444,6 +445,12 @@ class BaseDetector(PyFeatCalls):
             every box is kept (no threshold), ``keypoints`` are NaN and a missing score is 1.
             With a per-frame list, a source that cannot be read raises (it would shift the
             frames the boxes belong to).
+        face_every
+            Video mode (``featx.Detector`` and ``Detectorv2``): run the face detector on every
+            this many frames of a video and, in between, take each face's box from its
+            landmarks in the frame before (``featx.detectors.video_mode``); a face that is
+            lost makes its frame detect again. 1 (the default): every frame. Still images
+            always detect.
 
         Returns
         -------
@@ -474,15 +481,30 @@ class BaseDetector(PyFeatCalls):
         [0, 2]
         """
         validators.choice("on_error", on_error, ("skip", "raise"))
-        if face_boxes is not None and not self.takes_face_boxes:
-            raise ValueError(
-                f"{type(self).__name__} does not take face_boxes (its later stages need its own "
-                f"face detector's output); featx.Detector and featx.Detectorv2 do"
-            )
+        face_every = validators.integer("face_every", face_every, least=1)
+        for name, given in (("face_boxes", face_boxes is not None), ("face_every", face_every > 1)):
+            if given and not self.takes_face_boxes:
+                raise ValueError(
+                    f"{type(self).__name__} does not take {name} (its later stages need its own "
+                    f"face detector's output); featx.Detector and featx.Detectorv2 do"
+                )
+        if face_boxes is not None and face_every > 1:
+            raise ValueError("face_every needs the face detector: give it or face_boxes, not both")
         run = self.with_options(face_detection_threshold=face_detection_threshold)
+        if face_every > 1:  # recorded by output= runs, which resume only under the same
+            run = copy.copy(run)
+            run.options = {**run.options, "face_every": face_every}
         with run_lock(output):
             return run._run(
-                inputs, data_type, batch_size, skip_frames, output, progress, on_error, face_boxes
+                inputs,
+                data_type,
+                batch_size,
+                skip_frames,
+                output,
+                progress,
+                on_error,
+                face_boxes,
+                face_every,
             )
 
     def _run(
@@ -495,11 +517,13 @@ class BaseDetector(PyFeatCalls):
         progress: bool,
         on_error: str = "raise",
         face_boxes: Any = None,
+        face_every: int = 1,
     ) -> xr.Dataset:
         """:meth:`detect` with this detector's options as they are."""
         from tqdm.auto import tqdm
 
         from featx.detectors.given_boxes import per_frame
+        from featx.detectors.video_mode import VideoMode
         from featx.tracking import BoxTracker
 
         batch_size = self.default_batch_size if batch_size is None else batch_size
@@ -523,6 +547,10 @@ class BaseDetector(PyFeatCalls):
         total = n_frames - len(done)
         parts = []
         tracker = BoxTracker() if self.track else None
+        mode = None
+        if face_every > 1:
+            mode = VideoMode(face_every, skip_frames, {s.path: s.kind for s in sources})
+            mode.restore(state.get("video_mode"))
         self.restore_run_state(state.get("detector"))
         if tracker is not None and state.get("tracker"):
             tracker.restore(state["tracker"])
@@ -539,7 +567,9 @@ class BaseDetector(PyFeatCalls):
                 on_error=on_error,
                 report=report,
             ):
-                if given is None:
+                if mode is not None:
+                    results = mode.process(self, batch.images, batch.source, batch.source_frame)
+                elif given is None:
                     results = self.process_frames(batch)
                 else:
                     results = self.process_frames(batch, given.take(frame_start, len(batch)))
@@ -557,7 +587,10 @@ class BaseDetector(PyFeatCalls):
                 frame_start += len(batch)
                 if store:
                     tracking = None if tracker is None else tracker.state()
-                    store.write(ds, {"detector": self.run_state(), "tracker": tracking})
+                    saved = {"detector": self.run_state(), "tracker": tracking}
+                    if mode is not None:
+                        saved["video_mode"] = mode.state()
+                    store.write(ds, saved)
                 else:
                     parts.append(ds)
                 bar.update(len(batch))
@@ -567,6 +600,8 @@ class BaseDetector(PyFeatCalls):
         if failed and all(s.path in report.failed for s in sources):
             raise media.MediaError(f"every source failed: {failed}")
         attrs = self.provenance(sources, report)
+        if mode is not None:
+            attrs["face_every"] = face_every
         if store:
             ds = store.finish(attrs, self.finalize)
         elif parts:
