@@ -186,6 +186,7 @@ def test_svm_models_and_skipped_stages(hub_home, image_and_video, monkeypatch):
         "emotion_model": "svm",
         "identity_model": None,
         "gaze_model": None,
+        "backend": "openvino",
         "face_detection_threshold": 0.5,
         "face_identity_threshold": 0.8,
     }
@@ -297,3 +298,22 @@ def test_face_boxes_give_what_detection_gives(hub_home, image_and_video, monkeyp
         np.testing.assert_allclose(ds[name].values, found[name].values, atol=1e-4, err_msg=name)
     for name in ("embedding", "gaze", "identity"):
         np.testing.assert_allclose(ds[name].values, found[name].values, atol=1e-4, err_msg=name)
+
+
+def test_backends_agree(hub_home, image_and_video, monkeypatch):
+    """The default (OpenVINO on the CPU) gives torch's values within the models' tolerances."""
+    use_hf_home(monkeypatch, hub_home)
+    video = image_and_video[1]
+    dets = {b: featx.Detector(device="cpu", backend=b) for b in ("auto", "torch")}
+    assert dets["auto"].backend == "openvino" and dets["torch"].backend == "torch"
+    runs = {
+        b: d.detect(video, batch_size=2, progress=False, face_detection_threshold=THRESHOLD)
+        for b, d in dets.items()
+    }
+    got, want = runs["auto"], runs["torch"]
+    assert json.loads(got.attrs["models"])["emotion"]["runtime"].startswith("openvino")
+    for name in ("face_rect", "landmarks", "aus", "emotions", "embedding", "gaze", "head_pose"):
+        scale = max(1.0, float(np.nanmax(np.abs(want[name].values))))
+        np.testing.assert_allclose(
+            got[name].values, want[name].values, atol=1e-4 * scale, err_msg=name
+        )

@@ -500,6 +500,7 @@ def test_detectorv2_config_records_what_changes_results(detector):
             "identity_model": None,
             "amp": False,
             "weights": None,
+            "backend": "openvino",
             "face_detection_threshold": 0.5,
             "face_identity_threshold": 0.8,
         },
@@ -565,3 +566,21 @@ def test_detectorv2_face_boxes_give_what_detection_gives(detector, media):
     assert (ds["face_score"].values == 1).all() and np.isfinite(ds["aus"].values).all()
     with pytest.raises(ValueError, match="face_boxes has 3 entries but the input has 2 frames"):
         detector.detect([str(p) for p in paths], progress=False, face_boxes=[box, box, box])
+
+
+def test_detectorv2_backends_agree(detector, hub_home, media, monkeypatch):
+    """The default (OpenVINO on the CPU) gives torch's values within the models' tolerances."""
+    use_hf_home(monkeypatch, hub_home)
+    assert detector.backend == "openvino"
+    assert json.loads(detector.detect(str(media[0][1]), progress=False).attrs["models"])[
+        "multitask"
+    ]["runtime"].startswith("openvino")
+    torch_det = featx.Detectorv2(identity_model=None, device="cpu", backend="torch")
+    inputs = [str(p) for p in media[0]]
+    want = torch_det.detect(inputs, progress=False)
+    got = detector.detect(inputs, progress=False)
+    for name in ("face_rect", "mesh", "aus", "emotions", "gaze", "head_pose", "blendshapes"):
+        scale = max(1.0, float(np.nanmax(np.abs(want[name].values))))
+        np.testing.assert_allclose(got[name].values, want[name].values, atol=1e-4 * scale)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        featx.Detectorv2(identity_model=None, device="cpu", backend="onnx")

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import os
 import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,12 +51,16 @@ def cache_dir() -> Path:
     return Path(root) / "openvino"
 
 
-def _graph_key(module: torch.nn.Module, example: torch.Tensor) -> str:
-    """A digest of everything the converted graph depends on."""
+def _graph_key(module: torch.nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> str:
+    """A digest of everything the converted graph depends on: the classes' source files, the
+    input shape (-1 where dynamic) and dtype, the versions and the weights."""
     digest = hashlib.sha256()
-    for text in (type(module).__qualname__, str(tuple(example.shape[1:])), str(example.dtype)):
+    for text in (type(module).__qualname__, str(shape), str(dtype)):
         digest.update(text.encode())
     digest.update(f"openvino {version()} torch {torch.__version__}".encode())
+    for source in sorted({inspect.getsourcefile(type(m)) or "" for m in module.modules()}):
+        if source and Path(source).is_file():
+            digest.update(Path(source).read_bytes())
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -75,25 +81,34 @@ class OpenVINOModule:
         An input of the right shape and dtype; its batch size does not matter.
     threads
         CPU threads for OpenVINO; None: ``torch.get_num_threads()``.
+    dynamic
+        Input axes whose size may change between calls (the batch, and the height and width
+        of a fully convolutional network); the others keep the example's size.
     """
 
     def __init__(
-        self, module: torch.nn.Module, example: torch.Tensor, threads: int | None = None
+        self,
+        module: torch.nn.Module,
+        example: torch.Tensor,
+        threads: int | None = None,
+        dynamic: tuple[int, ...] = (0,),
     ) -> None:
         import openvino as ov
 
         core = ov.Core()
-        path = cache_dir() / f"{type(module).__name__}-{_graph_key(module, example)}.xml"
-        if path.exists():
-            model = core.read_model(path)
-        else:
+        shape = tuple(-1 if i in dynamic else n for i, n in enumerate(example.shape))
+        key = _graph_key(module, shape, example.dtype)
+        path = cache_dir() / f"{type(module).__name__}-{key}.xml"
+        model: Any = str(path)  # compiled from the file: its weights are read, not copied twice
+        if not path.exists():
             with warnings.catch_warnings():  # OpenVINO traces with torch.jit, which warns
                 warnings.simplefilter("ignore")
                 with torch.no_grad():
                     model = ov.convert_model(module, example_input=(example,))
-            model.reshape([-1, *example.shape[1:]])
+            model.reshape(list(shape))
             try:
                 _save(model, path)
+                model = str(path)
             except OSError as error:  # a read-only home, say: run without the cache
                 warnings.warn(
                     f"could not cache the OpenVINO graph in {path.parent} ({error}); it will be "
