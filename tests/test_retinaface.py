@@ -307,3 +307,22 @@ def test_load_mismatched_file_names_it(manifest, tmp_path):
     with pytest.raises(hub.WeightsError, match="LandmarkHead._convs.2.bias") as e:
         c.load(model_dir=tmp_path)
     assert str(path) in str(e.value)
+
+
+def test_cpu_forward_passes_hold_at_most_forward_frames():
+    """A large batch runs in chunks on the CPU (lower peak memory) with each frame's result
+    unchanged."""
+    torch.manual_seed(0)
+    net = rf.RetinaFace().eval()
+    sizes = []
+    forward = net.forward
+    net.forward = lambda x: sizes.append(len(x)) or forward(x)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (32, 48, 3), dtype=np.uint8) for _ in range(6)]
+    frames.insert(2, rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    together = rf.detect_faces(net, frames)
+    assert sorted(sizes) == [1, 2, rf.FORWARD_FRAMES] and rf.FORWARD_FRAMES == 4
+    for frame, found in zip(frames, together, strict=True):
+        alone = rf.detect_faces(net, [frame])[0]
+        for k in ("boxes", "scores", "keypoints"):
+            np.testing.assert_allclose(found[k], alone[k], atol=1e-4)
