@@ -361,8 +361,8 @@ def detect_faces(
     """Faces in RGB uint8 frames: boxes, scores and 5 keypoints in pixels.
 
     Frames run through ``model`` (on its own device) at native size, one forward pass per
-    group of equally sized frames, on the CPU per :data:`FORWARD_FRAMES` of them (no padding or resizing, so a frame's result
-    does not depend on the others).
+    group of equally sized frames, on the CPU per :data:`FORWARD_FRAMES` of them (no padding
+    or resizing, so a frame's result does not depend on the others).
 
     Parameters
     ----------
