@@ -9,6 +9,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 try:
+    #: The version of featx (from the installed package metadata), as ``featx --version`` prints.
     __version__ = version("featx")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"

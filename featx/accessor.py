@@ -48,7 +48,13 @@ class PassThrough:
         self.name = name
 
     def function(self) -> Callable:
-        """The function this method calls."""
+        """The function this method calls.
+
+        Examples
+        --------
+        >>> inspect.getattr_static(FeatAccessor, "regress").function().__module__
+        'featx.analysis.regression'
+        """
         return getattr(importlib.import_module(self.module), self.name)
 
     def __get__(self, accessor: Any, owner: type | None = None) -> Callable:

@@ -295,7 +295,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for the ``featx`` command."""
+    """The argument parser for the ``featx`` command.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["models", "--task", "au"])
+    >>> args.command, args.task
+    ('models', 'au')
+    """
 
     def command(name: str, **kwargs) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, **kwargs)

@@ -26,6 +26,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+__all__ = [
+    "AUS", "EMOTIONS", "EMOTION_NATIVE_ORDER", "EMOTION_CANONICAL", "BLENDSHAPES",
+    "KEYPOINTS_RETINAFACE", "KEYPOINTS_BLAZEFACE", "N_LANDMARKS", "N_VERTICES", "RECT", "XY",
+    "XYZ", "ANGLE", "GAZE_ANGLE", "FIXED_LABELS", "DEFAULT_LABELS", "VARIABLES", "INTEGER_FILL",
+    "KINDS", "FRAME_COORDS", "RANGE_TOLERANCE", "SUM_TOLERANCE", "SchemaError", "concat",
+    "emotion_order", "from_frames", "label_dim", "merge_sources", "validate",
+]  # fmt: skip
+
 
 class SchemaError(ValueError):
     """A Dataset breaks a rule of the featx schema; the message names the rule."""
@@ -273,7 +281,13 @@ def _full_like(data, shape: tuple[int, ...], fill) -> np.ndarray:
 
 
 def merge_sources(*attrs: Mapping) -> str:
-    """Merge the JSON ``sources`` attrs of several Datasets into one JSON string."""
+    """Merge the JSON ``sources`` attrs of several Datasets into one JSON string.
+
+    Examples
+    --------
+    >>> merge_sources({"sources": '{"a.jpg": {"n": 1}}'}, {"sources": '{"b.mp4": {"n": 9}}'})
+    '{"a.jpg": {"n": 1}, "b.mp4": {"n": 9}}'
+    """
     merged: dict = {}
     for a in attrs:
         merged.update(json.loads(a.get("sources", "{}")))

@@ -29,6 +29,7 @@ import hashlib
 import importlib
 import json
 import os
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -82,6 +83,10 @@ def detector_spec(detector: Any) -> dict[str, Any]:
 
 
 _WORKER_DETECTORS: dict[str, Any] = {}
+#: Held while a video runs: a worker process runs one video at a time, whatever its threads,
+#: because the run store writes its batches with the HDF5 library, which is not thread-safe
+#: (two videos in threads of one process can crash it).
+_ONE_VIDEO_PER_PROCESS = threading.Lock()
 
 
 def _worker_detector(spec: dict[str, Any]) -> Any:
@@ -102,7 +107,8 @@ def _run_video(spec: dict[str, Any], source: str, store: str, kwargs: dict) -> d
     row = {"source": source, "store": store, "detector": spec["class"].rsplit(".", 1)[1]}
     row |= {"config": json.dumps(spec["kwargs"], sort_keys=True), "featx_version": __version__}
     try:
-        ds = _worker_detector(spec).detect(source, output=store, progress=False, **kwargs)
+        with _ONE_VIDEO_PER_PROCESS:
+            ds = _worker_detector(spec).detect(source, output=store, progress=False, **kwargs)
         row |= {"status": "done", "frames": int(ds.sizes["frame"]), "error": ""}
     except Exception as error:  # a failing video is recorded, the others go on
         frames = _frames_on_disk(Path(store))
@@ -273,7 +279,8 @@ def detect_many(
     workers
         The LocalCluster's size when ``client`` is None.
     progress
-        A progress bar over videos (frames done in its postfix).
+        Two progress bars: videos ended (failed ones in its postfix) and frames done over all
+        videos, the running ones counted from the batches their stores have committed.
     **detect_kwargs
         Passed to ``detector.detect`` (``batch_size``, ``skip_frames``, ...).
 
@@ -287,8 +294,6 @@ def detect_many(
     StudyError
         If another run holds ``out`` or the metadata do not match the videos.
     """
-    from tqdm.auto import tqdm
-
     taken = {"output", "progress"} & set(detect_kwargs)
     if taken:
         raise TypeError(f"detect_many sets {', '.join(sorted(taken))} itself (one store per video)")
@@ -311,12 +316,7 @@ def detect_many(
         resources = {"GPU": 1} if str(getattr(detector, "device", "")).startswith("cuda") else None
         if client is None:
             workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
-        with (
-            _client(client, workers) as dask_client,
-            tqdm(
-                total=len(paths), initial=len(paths) - len(todo), unit="video", disable=not progress
-            ) as bar,
-        ):
+        with _client(client, workers) as dask_client:
             from distributed import as_completed
 
             futures = [
@@ -332,18 +332,132 @@ def detect_many(
                 )
                 for source in todo
             ]
-            frames = 0
-            for future in as_completed(futures):
-                row = future.result()
-                row["store"] = names[row["source"]]
-                rows[row["source"]] = row
-                _write_manifest(out, rows)
-                frames += int(row["frames"])
-                bar.set_postfix(
-                    frames=frames, failed=sum(r["status"] != "done" for r in rows.values())
-                )
-                bar.update()
+            with _Progress(
+                {s: out / names[s] for s in paths},
+                todo,
+                rows,
+                detect_kwargs.get("skip_frames", 1),
+                detect_kwargs.get("batch_size") or detector.default_batch_size,
+                progress,
+            ) as bar:
+                finished, left = as_completed(futures), len(futures)
+                while left:
+                    ready = finished.next_batch(block=False) if finished.has_ready() else []
+                    for future in ready:
+                        row = future.result()
+                        row["store"] = names[row["source"]]
+                        rows[row["source"]] = row
+                        _write_manifest(out, rows)
+                        bar.ended(row)
+                    left -= len(ready)
+                    if left and not ready:
+                        bar.poll()
+                        time.sleep(POLL_SECONDS)
         return _write_manifest(out, rows)
+
+
+#: How often detect_many looks at the running videos' stores for the frames bar.
+POLL_SECONDS = 0.5
+
+
+class _Progress:
+    """Two bars for :func:`detect_many`: videos ended, and frames done over all videos.
+
+    Frames done are read from the study folder itself: a running video counts one batch per
+    part its run store has committed (at most its total), an ended video the frames of its
+    manifest row. This needs no channel from the workers beyond the folder they already
+    write, whatever the cluster. The frames' total comes from each video's header
+    (:func:`featx.media.probe`; a video that cannot be probed counts 0) and becomes the frames
+    actually done when a video ends.
+
+    Parameters
+    ----------
+    stores
+        Each video's store path.
+    todo
+        The videos running in this call; the others are done (their manifest ``rows``).
+    """
+
+    def __init__(
+        self,
+        stores: dict[str, Path],
+        todo: Sequence[str],
+        rows: dict[str, dict],
+        skip_frames: int,
+        batch_size: int,
+        show: bool,
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self.stores, self.active, self.batch = stores, list(todo), batch_size
+        self.done = {s: int(rows[s]["frames"]) for s in stores if s not in todo}
+        self.total = dict(self.done)
+        for source in todo:  # headers are read only for a bar that is shown
+            self.total[source] = _expected_frames(source, skip_frames) if show else 0
+        self.failed = 0
+        self.videos = tqdm(
+            total=len(stores), initial=len(stores) - len(todo), unit="video", disable=not show
+        )
+        self.frames = tqdm(total=sum(self.total.values()), unit="frame", disable=not show)
+        self.poll()
+
+    @property
+    def frames_done(self) -> int:
+        """Frames done over all videos."""
+        return sum(self.done.values())
+
+    def poll(self) -> None:
+        """Count the committed batches of every running video."""
+        for source in self.active:
+            found = _frames_written(self.stores[source], self.batch)
+            if self.total[source]:
+                found = min(found, self.total[source])
+            self.done[source] = max(self.done.get(source, 0), found)  # 0 once being finished
+        self._draw()
+
+    def ended(self, row: dict) -> None:
+        """A video's task returned its manifest row."""
+        source = row["source"]
+        self.active.remove(source)
+        self.done[source] = int(row["frames"])
+        if row["status"] == "done":
+            self.total[source] = int(row["frames"])
+        else:
+            self.failed += 1
+            self.total[source] = max(self.total[source], int(row["frames"]))
+        self.videos.update()
+        self.videos.set_postfix(failed=self.failed)
+        self._draw()
+
+    def _draw(self) -> None:
+        self.frames.total = max(sum(self.total.values()), self.frames_done)
+        self.frames.update(self.frames_done - self.frames.n)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.frames.close()
+        self.videos.close()
+
+
+def _expected_frames(source: str, skip_frames: int) -> int:
+    """The frames ``detect`` will analyse in ``source``, from its header; 0 if it cannot tell."""
+    from featx import media
+
+    try:
+        info = media.probe(source, data_type="video")[0]
+    except Exception:  # its own task records why
+        return 0
+    return -(-info.n_frames // max(int(skip_frames), 1))
+
+
+def _frames_written(store: Path, batch_size: int) -> int:
+    """Frames a running video's run store has committed: ``batch_size`` per part (every part but
+    a video's last holds one whole batch). Only file names are read: a part is written beside
+    and moved in whole, and opening it here could race the worker's HDF5 library."""
+    parts = store.with_name(store.name + ".parts")
+    return len(list(parts.glob("part-*.nc"))) * batch_size if parts.is_dir() else 0
 
 
 @contextlib.contextmanager

@@ -30,6 +30,10 @@ OPTIONAL = {
     "tflite": ("pip install 'featx[convert]'", "FEATX_REQUIRE_EXTRAS"),
     "h5py": ("pip install 'featx[convert]'", "FEATX_REQUIRE_EXTRAS"),
     "ipywidgets": ("pip install 'featx[widgets]'", "FEATX_REQUIRE_EXTRAS"),
+    "sphinx": ("pip install 'featx[docs]'", "FEATX_REQUIRE_EXTRAS"),
+    "myst_nb": ("pip install 'featx[docs]'", "FEATX_REQUIRE_EXTRAS"),
+    "numpydoc": ("pip install 'featx[docs]'", "FEATX_REQUIRE_EXTRAS"),
+    "pydata_sphinx_theme": ("pip install 'featx[docs]'", "FEATX_REQUIRE_EXTRAS"),
     "chromium": (
         f"apt-get install -y chromium chromium-driver (the test launches {CHROMIUM})",
         "FEATX_REQUIRE_BROWSER",

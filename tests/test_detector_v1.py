@@ -200,6 +200,23 @@ def test_bad_names_and_missing_weights(hf_home):
         Detector(device="cpu")
 
 
+def test_unknown_names_list_only_the_stage_options(hf_home):
+    with pytest.raises(ValueError, match="emotion_model options: resmasknet, svm or None$"):
+        Detector(emotion_model="resnet", device="cpu")
+
+
+@pytest.mark.parametrize(
+    "stage, name",
+    [("face_model", "blazeface_short"), ("face_model", "blazeface_full"),
+     ("emotion_model", "mini_xception")],
+)  # fmt: skip
+def test_bundled_models_of_other_pipelines_are_refused_before_loading(hf_home, stage, name):
+    # The registry lists MPDetector's models under the same tasks; Detector cannot run them
+    # (it built them, then failed at detect with an AttributeError or a wrong classifier).
+    with pytest.raises(ValueError, match=f"{stage}={name!r} is a model of featx.MPDetector"):
+        Detector(**{stage: name}, device="cpu")
+
+
 def test_model_dir_folder(hub_home, image_and_video, tmp_path, monkeypatch, hf_home):
     folder = tmp_path / "weights"
     folder.mkdir()

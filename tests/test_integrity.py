@@ -64,7 +64,7 @@ def test_a_truncated_hub_blob_is_named_with_both_hashes_and_the_fix(hf_home, pos
         c.fetch()
 
 
-def test_git_blobs_are_checked_against_theirgit_id(hf_home, pose_files):
+def test_git_blobs_are_checked_against_their_git_id(hf_home, pose_files):
     c = hub.card("pose_mlp")
     snapshot = put_in_hub_cache(hf_home, POSE, pose_files, COMMIT, git={"pose_mlp_v2.json"})
     meta = snapshot / "pose_mlp_v2.json"

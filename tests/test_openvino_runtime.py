@@ -1,5 +1,7 @@
 """featx.nn.openvino_runtime: OpenVINO gives the torch modules' outputs, and caches its graphs."""
 
+import os
+
 import numpy as np
 import openvino
 import pytest
@@ -82,3 +84,22 @@ def test_an_unwritable_cache_warns_and_still_runs(monkeypatch, tmp_path):
     x = torch.rand(1, 64, 64, 1)
     with torch.inference_mode():
         np.testing.assert_allclose(compiled(x), net(x), atol=1e-4)
+
+
+def test_a_cache_write_cut_short_leaves_no_entry_and_no_temporary_files(monkeypatch, tmp_path):
+    """A full disk (say) while moving the graph into place: nothing half-written stays."""
+    monkeypatch.setenv("FEATX_CACHE_DIR", str(tmp_path))
+    real_replace = os.replace
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    net = _net("mini_xception")
+    example = torch.zeros(1, 64, 64, 1)
+    with pytest.warns(UserWarning, match="could not cache the OpenVINO graph"):
+        ovr.OpenVINOModule(net, example)
+    assert list((tmp_path / "openvino").iterdir()) == []
+    monkeypatch.setattr(os, "replace", real_replace)
+    ovr.OpenVINOModule(net, example)  # converts again, and caches it whole this time
+    assert sorted(p.suffix for p in (tmp_path / "openvino").iterdir()) == [".bin", ".xml"]

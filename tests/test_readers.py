@@ -984,3 +984,24 @@ def test_mutated_affectiva_json_raises_only_reader_error(data):
     if mutation == "truncate":
         text = text[: data.draw(st.integers(0, len(text)))]
     _check_only_reader_errors(io.read_affectiva, ".json", text)
+
+
+def test_tables_are_parsed_in_chunks_with_the_same_result(tmp_path, monkeypatch):
+    """Chunks of rows (bounded memory on large files) read exactly what one pass reads, also
+    when a column is whole numbers in one chunk and fractional in the next."""
+    from featx.io import table
+
+    rng = np.random.default_rng(3)
+    rows = [_openface_row(rng, frame) for frame in range(1, 12)]
+    for row in rows[:6]:
+        row["confidence"] = 1  # whole numbers in the first chunks only
+    path = _write_openface(tmp_path / "of.csv", rows)
+    whole = io.read_openface(path)
+    parsed = []
+    real = table.pd.read_csv
+    monkeypatch.setattr(table, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(
+        table.pd, "read_csv", lambda *a, **k: parsed.append(k["chunksize"]) or real(*a, **k)
+    )
+    xr.testing.assert_identical(io.read_openface(path), whole)
+    assert parsed == [4]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import time
 
 import cv2
 import numpy as np
@@ -24,20 +26,33 @@ class Squares(BaseDetector):
     built = 0  # detectors built, over all instances (the workers run in this process)
     frames = 0  # frames analysed, over all instances
 
-    def __init__(self, level: int = 200, die_at: str = "", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        level: int = 200,
+        die_at: str = "",
+        device: str = "cpu",
+        pause: float = 0.0,
+        log: str = "",
+    ) -> None:
         super().__init__(device=device)
         Squares.built += 1
-        self.level = level
+        self.level, self.pause, self.log = level, pause, log  # log: file of the workers' names
         self.die_at = die_at  # "<frames>:<marker file>": SIGKILL its process once, there
         self.labels = {"au": ["AU12"]}
         self.var_attrs = {"aus": {"kind": "score"}}
 
     def config(self) -> dict:
-        options = {"level": self.level, "die_at": self.die_at}
+        options = {"level": self.level, "die_at": self.die_at, "pause": self.pause, "log": self.log}
         return {"detector": f"{__name__}.Squares", "options": options}
 
     def process_batch(self, images):
+        from distributed import get_worker
+
         Squares.frames += len(images)
+        if self.log:
+            with open(self.log, "a") as log:
+                log.write(f"{get_worker().name}\n")
+        time.sleep(self.pause)
         if self.die_at:
             frames, marker = self.die_at.split(":", 1)
             if Squares.frames > int(frames) and not os.path.exists(marker):
@@ -253,3 +268,153 @@ def test_a_worker_killed_mid_video_is_replaced_and_the_store_holds_every_frame_o
     long = ds.where(ds["source"] == str(videos / "long.avi"), drop=True)
     alone = Squares().detect(videos / "long.avi", progress=False)
     np.testing.assert_array_equal(long["face_rect"].values, alone["face_rect"].values)
+
+
+def test_frames_done_are_read_from_the_parts_a_running_video_has_committed(tmp_path):
+    from featx.detectors.runstore import RunStore
+
+    store = tmp_path / "v.zarr"
+    assert study._frames_written(store, 3) == 0  # nothing written yet
+    runs = RunStore(store)
+    for start in (0, 3):
+        batch = schema.from_frames(
+            [{"face_score": np.array([0.9])}] * 3, ["v.avi"] * 3, range(start, start + 3),
+            np.arange(start, start + 3) / 10, frame_start=start,
+        )  # fmt: skip
+        runs.write(batch)
+        assert study._frames_written(store, 3) == start + 3
+    runs.finish({}, lambda ds: ds)
+    assert study._frames_written(store, 3) == 0  # finished: the manifest row counts
+
+
+def _bars(text):
+    """The last (done, total) drawn of the video bar and of the frame bar."""
+    last = {}
+    for done, total, unit in re.findall(r"(\d+)/(\d+) \[[^\]]*?(video|frame)", text):
+        last[unit] = (int(done), int(total))
+    return last.get("video"), last.get("frame")
+
+
+def test_the_progress_bars_count_videos_and_frames_also_on_a_rerun(videos, tmp_path, client, capfd):
+    out = tmp_path / "study"
+    capfd.readouterr()
+    featx.detect_many(videos, Squares(), out, client=client, batch_size=3)
+    videos_bar, frames_bar = _bars(capfd.readouterr().err)
+    assert videos_bar == (3, 3)
+    assert frames_bar == (20, 20)  # 12 + 8 frames; the broken video has none
+    write_video(videos / "p3.avi", 5)  # fixed: the rerun starts at 2 videos and 20 frames
+    featx.detect_many(videos, Squares(), out, client=client, batch_size=3)
+    err = capfd.readouterr().err
+    first = re.search(r"(\d+)/(\d+) \[[^\]]*?video", err)
+    assert first.groups() == ("2", "3")
+    assert _bars(err) == ((3, 3), (25, 25))
+
+
+def test_the_frame_bar_counts_the_batches_of_running_videos(videos, tmp_path, client, capfd):
+    capfd.readouterr()
+    det = Squares(pause=0.3)  # 12 + 8 frames in batches of 2: about 3 s, polled every 0.5 s
+    featx.detect_many(videos, det, tmp_path / "study", client=client, batch_size=2)
+    drawn = [int(n) for n in re.findall(r"(\d+)/\d+ \[[^\]]*?frame", capfd.readouterr().err)]
+    assert drawn == sorted(drawn) and drawn[-1] == 20  # never back, every frame at the end
+    assert set(drawn) - {0, 8, 12, 20}  # counts between whole videos: batches seen mid-video
+
+
+@pytest.mark.slow
+def test_mpdetector_on_two_worker_processes_equals_one_detect_per_video(tmp_path):
+    """The issue's evidence: six short clips of the demo media and a corrupt file on a
+    LocalCluster of two single-threaded worker processes; every video equals
+    ``MPDetector().detect(video)`` frame by frame, the corrupt one is recorded as failed, a
+    rerun runs nothing."""
+    from distributed import Client, LocalCluster
+
+    from featx.demo import astronaut, clip_frames
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    frames = clip_frames(astronaut(), n=18)  # 640x360
+    for k in range(6):  # six clips of 3 frames, each its own stretch of the pan
+        writer = cv2.VideoWriter(
+            str(folder / f"clip{k}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360)
+        )
+        for frame in frames[3 * k : 3 * k + 3]:
+            writer.write(frame[..., ::-1])
+        writer.release()
+    (folder / "corrupt.avi").write_bytes(b"\x00" * 4096)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        manifest = featx.detect_many(folder, featx.MPDetector(), tmp_path / "s", client=client)
+        again = featx.detect_many(folder, featx.MPDetector(), tmp_path / "s", client=client)
+    done = manifest["status"] == "done"
+    assert again[done].equals(manifest[done])  # done videos skipped: their rows untouched
+    by_store = manifest.set_index("store")
+    assert by_store.loc["corrupt.zarr", "status"] == "failed"
+    assert "corrupt.avi" in by_store.loc["corrupt.zarr", "error"]
+    assert (by_store.drop("corrupt.zarr")["status"] == "done").all()
+    ds = featx.open_study(tmp_path / "s").compute()
+    detector = featx.MPDetector()
+    for k in range(6):
+        video = str(folder / f"clip{k}.avi")
+        alone = detector.detect(video, progress=False)
+        got = ds.isel(frame=ds["source"].values == video)
+        assert got["source_frame"].values.tolist() == [0, 1, 2]
+        assert np.isfinite(alone["mesh"].values).all(axis=(2, 3))[:, 0].all()  # a face each frame
+        for name in alone.data_vars:  # same faces, same NaN; values to float32 rounding (the
+            # workers run single-threaded, this process not: sums run in another order)
+            np.testing.assert_allclose(
+                got[name].values, alone[name].values, rtol=1e-4, atol=1e-5, err_msg=name
+            )
+
+
+@pytest.mark.slow  # two worker processes: 25-60 s on the shared 2 cores
+def test_a_cuda_detector_runs_only_on_workers_that_declare_a_gpu(videos, tmp_path):
+    from distributed import Client, Nanny, Scheduler, SpecCluster
+
+    (videos / "p3.avi").unlink()
+    for k in range(4):
+        write_video(videos / f"more{k}.avi", 4, start=4 * k)
+    options = {"nthreads": 1, "dashboard_address": None}
+    specs = {
+        "gpu": {"cls": Nanny, "options": {**options, "resources": {"GPU": 1}}},
+        "cpu": {"cls": Nanny, "options": options},
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    with SpecCluster(workers=specs, scheduler=scheduler) as cluster, Client(cluster) as client:
+        names = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
+        assert names == {"gpu": {"GPU": 1}, "cpu": {}}
+        for device, expected in (("cuda", {"gpu"}), ("cpu", {"gpu", "cpu"})):
+            log = tmp_path / f"{device}.log"  # a stand-in: Squares computes on the CPU anyway
+            det = Squares(device=device, pause=0.1, log=str(log))
+            manifest = featx.detect_many(videos, det, tmp_path / device, client=client)
+            assert (manifest["status"] == "done").all()
+            assert set(log.read_text().split()) == expected  # cpu: both workers take videos
+
+
+def test_a_run_in_another_process_holds_the_folder_until_it_dies(videos, tmp_path, client):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "study"
+    out.mkdir()
+    hold = (
+        "import sys, time; from pathlib import Path; from featx import study\n"
+        "with study._locked(Path(sys.argv[1])):\n    print('holding', flush=True); time.sleep(120)"
+    )
+    root = str(Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(study.StudyError, match=f"process {holder.pid} on "):
+            featx.detect_many(videos, Squares(), out, client=client, progress=False)
+        assert not (out / "manifest.csv").exists()  # refused before writing anything
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock
+        holder.wait()
+    manifest = featx.detect_many(videos, Squares(), out, client=client, progress=False)
+    assert manifest["status"].tolist() == ["done", "done", "failed"]

@@ -23,8 +23,9 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,19 @@ MEASURES: tuple[str, ...] = (
 )
 #: Tolerance (in axis units) for comparing times that should coincide.
 AXIS_EPS = 1e-9
+
+
+@contextlib.contextmanager
+def too_few_is_nan() -> Iterator[None]:
+    """Statistics of too few observations are NaN, without NumPy's or SciPy's warnings.
+
+    A t-test or standard deviation of an empty (or one-value) slice is NaN by design here; the
+    result's ``df`` or ``n`` says why, so the "Mean of empty slice", "Degrees of freedom <= 0"
+    and SciPy ``SmallSampleWarning`` messages (all ``RuntimeWarning``) are not shown.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,12 @@ class Source:
         return rate
 
 
-def check_dataset(ds: object) -> xr.Dataset:
-    """Return ``ds`` if it is a Dataset with the frame coordinates, else raise a clear error."""
+def check_dataset(ds: object, *, frame_order: bool = True) -> xr.Dataset:
+    """Return ``ds`` if it is a Dataset with the frame coordinates, else raise a clear error.
+
+    ``frame_order=False`` skips :func:`check_frame_order` (for code that shows frames one by
+    one, such as plotting detections, where a source listed twice is harmless).
+    """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"expected a featx xarray.Dataset, got {type(ds).__name__}")
     missing = [c for c in ("frame", *schema.FRAME_COORDS) if c not in ds.coords]
@@ -106,7 +124,59 @@ def check_dataset(ds: object) -> xr.Dataset:
             f"the Dataset lacks coordinate(s) {missing}; analyses need frame, source, "
             "source_frame and time (see featx.schema)"
         )
+    if frame_order:
+        check_frame_order(ds)
     return ds
+
+
+def check_frame_order(ds: xr.Dataset) -> None:
+    """Refuse a video frame listed twice, or a time that does not increase with the frame.
+
+    Within a source, each ``source_frame`` may appear once, and where two frames both have a
+    ``time`` the later frame (larger ``source_frame``) must have the larger time. Either
+    fault makes a series' axis ambiguous (which of two values is frame 5? which frame comes
+    first?), so every analysis refuses it with an :class:`AnalysisError` naming the source
+    and the frames, instead of averaging, double-counting or reordering them silently.
+
+    Examples
+    --------
+    >>> from featx import schema
+    >>> ds = schema.from_frames([{}] * 3, ["a"] * 3, [0, 1, 2], [0.0, 0.5, 0.25])
+    >>> try:
+    ...     check_frame_order(ds)
+    ... except AnalysisError as err:
+    ...     print(str(err).split(";")[0])
+    source 'a': time goes backwards at source_frame 2 (0.25 s after 0.5 s at source_frame 1)
+    """
+    names = ds["source"].values
+    index = ds["source_frame"].values
+    time = ds["time"].values.astype(np.float64)
+    order = np.lexsort((index, names))
+    names, index, time = names[order], index[order], time[order]
+    same = names[1:] == names[:-1]
+    repeated = np.flatnonzero(same & (index[1:] == index[:-1]))
+    if len(repeated):
+        i = repeated[0]
+        count = int(((names == names[i]) & (index == index[i])).sum())
+        raise AnalysisError(
+            f"source {str(names[i])!r}: source_frame {index[i]} appears on {count} frames "
+            f"(positions {sorted(order[(names == names[i]) & (index == index[i])].tolist())} "
+            "along frame); the same video frame twice would be counted twice or averaged: "
+            "keep one of them (ds.isel(frame=...))"
+        )
+    # the time before each timed frame of the same source (NaN times are skipped)
+    timed = np.isfinite(time)
+    names_t, index_t, time_t = names[timed], index[timed], time[timed]
+    back = np.flatnonzero((names_t[1:] == names_t[:-1]) & (time_t[1:] <= time_t[:-1]))
+    if len(back):
+        i = back[0]
+        how = "goes backwards" if time_t[i + 1] < time_t[i] else "stands still"
+        raise AnalysisError(
+            f"source {str(names_t[i])!r}: time {how} at source_frame {index_t[i + 1]} "
+            f"({time_t[i + 1]:g} s after {time_t[i]:g} s at source_frame {index_t[i]}); "
+            "every analysis needs time to increase with source_frame: correct the time "
+            "coordinate, or split the source where its clock was reset"
+        )
 
 
 def _fill_times(name: str, time: np.ndarray, frame_index: np.ndarray) -> np.ndarray:
@@ -231,6 +301,8 @@ def as_array(obj: xr.Dataset | xr.DataArray, variable: str) -> xr.DataArray:
         raise AnalysisError(
             f"no variable {variable!r} in the Dataset; it has {list(obj.data_vars)}"
         )
+    if "frame" in obj.dims and all(c in obj.coords for c in schema.FRAME_COORDS):
+        check_frame_order(obj)
     return obj[variable]
 
 
@@ -380,6 +452,8 @@ def bridged(
     [[2.0, nan], [nan, nan], [6.0, nan]]
     """
     some = np.isfinite(block).any(axis=0)
+    if not some.any():  # nothing to filter (e.g. a face slot that is always empty)
+        return np.full(block.shape, np.nan)
     result = np.asarray(func(fill_gaps(block[:, some], axis)))
     out = np.full(block.shape, np.nan, dtype=result.dtype)
     out[:, some] = result

@@ -179,7 +179,9 @@ def epochs(
         Dims ``epoch``, ``lag``, then the variables' other dims. Each value is that of the
         frame nearest ``onset + lag`` (within ``dt/2``; NaN outside the recording or where the
         frame has no face). Along ``epoch``: ``source``, every events column and every other
-        per-frame coordinate of ``ds`` (e.g. ``subject`` from :func:`annotate`).
+        per-frame coordinate of ``ds`` (e.g. ``subject`` from :func:`annotate`). On a lazy
+        study (:func:`featx.open_study`) the variables stay dask arrays, one task per source
+        reading only the frames inside its windows.
 
     Examples
     --------
@@ -212,8 +214,7 @@ def epochs(
     data = {}
     for name in names:
         var = ds[name].transpose("frame", ...)
-        cut = var.values.astype(np.float64)[np.maximum(positions, 0)]
-        cut[positions < 0] = np.nan
+        cut = _cut(var.data, positions, [src.source for _, src in pairs])
         data[name] = (("epoch", "lag", *var.dims[1:]), cut, var.attrs)
     rows = [row for row, _ in pairs]
     first = [src.index[0] for _, src in pairs]
@@ -242,6 +243,44 @@ def epochs(
         reference = out[name].isel(lag=window).mean("lag", skipna=True)
         out[name] = (out[name] - reference).assign_attrs(out[name].attrs)
     return out
+
+
+def _place(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values`` (frames, ...) at ``rows`` (epochs, lags) as float64; NaN where a row is -1."""
+    cut = np.asarray(values, dtype=np.float64)[np.maximum(rows, 0)]
+    cut[rows < 0] = np.nan
+    return cut
+
+
+def _cut(data: object, positions: np.ndarray, owners: Sequence[str]) -> object:
+    """The frames at ``positions`` (epochs, lags; -1: none) of ``data`` (frames, ...).
+
+    NumPy data is cut at once. Dask data (a study opened with :func:`featx.open_study`) stays
+    lazy: one task per source gathers that source's epochs from its own frames only, so
+    computing the epochs holds one source's windows in memory at a time and reads no frame
+    outside a window.
+    """
+    if isinstance(data, np.ndarray):
+        return _place(data, positions)
+    import dask
+    import dask.array as da
+
+    owners = np.asarray(owners, dtype=object)
+    pieces, order = [], []
+    for owner in dict.fromkeys(owners.tolist()):
+        epochs_of = np.flatnonzero(owners == owner)
+        rows = positions[epochs_of]
+        frames = np.unique(rows[rows >= 0])
+        local = np.where(rows >= 0, np.searchsorted(frames, np.maximum(rows, 0)), -1)
+        shape = (*rows.shape, *data.shape[1:])
+        if len(frames):
+            piece = dask.delayed(_place)(data[frames], local)
+            pieces.append(da.from_delayed(piece, shape=shape, dtype=np.float64))
+        else:  # every window of this source lies outside its recording
+            pieces.append(da.full(shape, np.nan, dtype=np.float64))
+        order.append(epochs_of)
+    inverse = np.argsort(np.concatenate(order), kind="stable")
+    return da.concatenate(pieces, axis=0)[inverse]
 
 
 def design_matrix(ds: xr.Dataset, events: pd.DataFrame | str | PathLike) -> pd.DataFrame:

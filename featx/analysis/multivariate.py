@@ -179,7 +179,13 @@ def decompose(
     values = da.values.astype(np.float64).reshape(-1, da.sizes[feat])
     ok = np.isfinite(values).all(axis=1)
     if ok.sum() < 2:
-        raise AnalysisError(f"{variable!r} has {ok.sum()} complete observation(s); need >= 2")
+        never = ~np.isfinite(values).any(axis=0)
+        empty = [str(v) for v in da[feat].values[never]]
+        why = f" ({feat} {empty} never have a value: drop them first)" if empty else ""
+        raise AnalysisError(
+            f"{variable!r} has {ok.sum()} complete observation(s) (frame and face with every "
+            f"{feat} finite); need >= 2{why}"
+        )
     model = estimators[method](n_components=n_components, **kwargs)
     fitted = model.fit_transform(values[ok])
     scores = np.full((len(values), fitted.shape[1]), np.nan)

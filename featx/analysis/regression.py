@@ -36,6 +36,7 @@ from featx.analysis._core import (
     feature_dim,
     frame_axis,
     sources,
+    too_few_is_nan,
 )
 from featx.analysis.events import EVENT_COLUMNS, design_matrix
 
@@ -375,6 +376,9 @@ def regress_mixed(
         Fixed effects ``beta``, ``se``, ``z`` (Wald), ``p`` over (``face``, ``regressor``,
         label), and ``group_var`` (random-intercept variance) and ``n`` over (``face``, label).
         ``attrs`` as for :func:`regress` (``model`` is ``"mixedlm"``), plus ``groups``.
+        A series whose design is rank-deficient on its frames (e.g. a regressor constant
+        where a second face exists), or whose model statsmodels finds singular, is NaN, and
+        one :class:`AnalysisWarning` counts them.
 
     Examples
     --------
@@ -397,9 +401,19 @@ def regress_mixed(
     labels = _frame_labels(ds, "groups", groups)
     X, names = _design(ds, design, intercept)
 
+    k = len(names)
+    unfit = {"beta": np.nan, "se": np.nan, "z": np.nan, "p": np.nan, "group_var": np.nan}
+    failed: dict[str, int] = {"rank-deficient": 0, "singular": 0}
+
     def fit(y: np.ndarray, x: np.ndarray, rows: np.ndarray) -> dict:
-        res = MixedLM(y, x, groups=labels[rows]).fit(reml=reml)
-        k = len(names)
+        if np.linalg.matrix_rank(x) < k:  # statsmodels would raise LinAlgError or guess
+            failed["rank-deficient"] += 1
+            return unfit
+        try:
+            res = MixedLM(y, x, groups=labels[rows]).fit(reml=reml)
+        except np.linalg.LinAlgError:
+            failed["singular"] += 1
+            return unfit
         return {
             "beta": res.fe_params,
             "se": res.bse_fe,
@@ -410,6 +424,14 @@ def regress_mixed(
 
     da = as_array(ds, variable)
     out = _fit_each(da, X, names, fit, ("beta", "se", "z", "p"), ("group_var",))
+    if any(failed.values()):
+        warnings.warn(
+            f"regress_mixed: {failed['rank-deficient']} series had a rank-deficient design on "
+            f"their frames and {failed['singular']} a singular mixed model; their results are "
+            "NaN (check which regressors vary on the frames where that face and label exist)",
+            AnalysisWarning,
+            stacklevel=2,
+        )
     return out.assign_attrs(_provenance(ds, variable, "mixedlm"), groups=groups)
 
 
@@ -471,7 +493,7 @@ def regress_two_level(
     beta = xr.concat(fits, dim=pd.Index(groups, name=by))
     values = beta.values
     n = np.isfinite(values).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with too_few_is_nan():
         res = sps.ttest_1samp(values, 0.0, axis=0, nan_policy="omit")
         mean = np.nanmean(values, axis=0)
         se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)

@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as sps
 
-from featx.analysis._core import AnalysisError, as_array, template
+from featx.analysis._core import AnalysisError, as_array, template, too_few_is_nan
 
 
 def _observations(da: xr.DataArray, dim: str | Sequence[str]) -> tuple[xr.DataArray, list[str]]:
@@ -66,7 +66,7 @@ def ttest_1samp(
     """
     da, dims = _observations(as_array(obj, variable), dim)
     values = da.values.reshape(-1, *da.shape[len(dims) :])
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with too_few_is_nan():
         res = sps.ttest_1samp(values, popmean, axis=0, nan_policy="omit")
     df = np.isfinite(values).sum(axis=0) - 1.0
     return _ttest_result(template(da, dims), res, df)
@@ -123,7 +123,7 @@ def ttest_ind(
     a, b = (da.values[key == label] for label in labels)
     if not len(a) or not len(b):
         raise AnalysisError(f"labels {labels} must both occur in {groups!r}")
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with too_few_is_nan():
         res = sps.ttest_ind(a, b, axis=0, equal_var=equal_var, nan_policy="omit")
     if equal_var:
         df = np.isfinite(a).sum(axis=0) + np.isfinite(b).sum(axis=0) - 2.0

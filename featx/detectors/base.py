@@ -98,15 +98,17 @@ def split_faces(
 
 
 class BaseDetector(PyFeatCalls):
-    """Shared loop of all detectors; subclasses implement :meth:`process_batch`.
+    """Shared loop of all detectors; subclasses implement :meth:`BaseDetector.process_batch`.
+
+    A subclass sets the attributes below.
 
     Parameters
     ----------
     device
         ``"cpu"``, ``"cuda"``, ``"cuda:1"`` … or ``"auto"`` (CUDA when present).
 
-    Attributes a subclass sets
-    --------------------------
+    Attributes
+    ----------
     name : str
         Written to ``ds.attrs["detector"]``.
     labels : dict
@@ -126,7 +128,7 @@ class BaseDetector(PyFeatCalls):
 
     name = "base"
     #: Keep each face of a video in one ``face`` slot across frames and batches
-    #: (:class:`featx.tracking.BoxTracker`); still images keep the detector's order.
+    #: (``featx.tracking.BoxTracker``); still images keep the detector's order.
     track = True
     #: Frames per batch when ``detect`` is not given ``batch_size``.
     default_batch_size = 1
@@ -293,7 +295,7 @@ class BaseDetector(PyFeatCalls):
         """Work on the whole run before it is returned and written.
 
         Clusters the run's identity embeddings into ``identity``
-        (:func:`featx.tracking.assign_identities`) when the detector has a
+        (``featx.tracking.assign_identities``) when the detector has a
         ``face_identity_threshold`` and some face has an embedding.
         """
         if self.face_identity_threshold is None or "embedding" not in ds:
@@ -385,8 +387,7 @@ class BaseDetector(PyFeatCalls):
             Faces to describe instead of the face detector's (``featx.Detector`` and
             ``Detectorv2``): one (K, 4) or (K, 5) array of x1, y1, x2, y2[, score] in frame
             pixels for every frame, a list with one 2-D such array per output frame, or a
-            featx Dataset whose ``face_rect`` gives them
-            (:func:`featx.detectors.given_boxes.per_frame`). The face detector does not run;
+            featx Dataset whose ``face_rect`` gives them. The face detector does not run;
             every box is kept (no threshold), ``keypoints`` are NaN and a missing score is 1.
             With a per-frame list, a source that cannot be read raises (it would shift the
             frames the boxes belong to).
@@ -529,7 +530,7 @@ class IdentityDetector(BaseDetector):
         face_identity_threshold: float | None = None,
         **kwargs: Any,
     ) -> xr.Dataset:
-        """Detect faces and run every stage; see :meth:`BaseDetector.detect` for the arguments.
+        """Detect faces and run every stage; see :meth:`featx.detectors.BaseDetector.detect`.
 
         ``face_detection_threshold`` and ``face_identity_threshold`` (0..1) replace the
         detector's values for this call only.

@@ -5,13 +5,13 @@ Per frame:
 1. BlazeFace on the letterboxed frame, weighted non-maximum suppression: face boxes, 6
    keypoints and scores (``face_rect``, ``keypoints``, ``face_score``). By default both the
    short-range net (MediaPipe Face Landmarker's own) and the full-range net run
-   (:data:`FACE_DETECTORS`): faces the Face Landmarker finds get its landmarks, and the
+   (``FACE_DETECTORS``): faces the Face Landmarker finds get its landmarks, and the
    full-range net adds small and distant faces.
 2. Per face a rotated square region (1.5 x the box, eyes level), a 256x256 crop and Face Mesh
    v2: 478 points (``mesh``; the 68 iBUG points in ``landmarks``) and a presence score; faces
    whose presence is below ``min_presence_confidence`` are dropped. Detections whose meshes are
    one face (:func:`featx.detectors.mp_tracking.same_face`) count once: the first kept, in the
-   order of :data:`FACE_DETECTORS` (short range first), best score first within a detector;
+   order of ``FACE_DETECTORS`` (short range first), best score first within a detector;
    only then are the ``max_faces`` first kept.
 3. From the mesh: the 52 blendshapes, head pose by MediaPipe's canonical-face fit
    (``head_pose``, ``head_translation``), a geometric gaze estimate
@@ -121,7 +121,7 @@ class MPDetector(BaseDetector):
         ``"full+short"`` (the default): BlazeFace full range (192x192) finds faces from
         close-ups down to ~20 px, and BlazeFace short range (128x128, the Face Landmarker's own
         detector) places every face it also finds, so that those faces get MediaPipe's landmarks
-        (:data:`FACE_DETECTORS`). ``"full"``: the full-range detector alone (MediaPipe's
+        (``FACE_DETECTORS``). ``"full"``: the full-range detector alone (MediaPipe's
         FaceDetector with its full-range model). ``"short"``: the short-range detector alone,
         like MediaPipe's Face Landmarker: fastest, for faces filling much of the frame.
     face_detection_threshold
@@ -139,7 +139,7 @@ class MPDetector(BaseDetector):
         While fewer than ``max_faces`` faces are tracked, run the detector every this many
         frames to find faces that enter; 0 only on the first frame and when a face is lost.
     nms_iou
-        Weighted-NMS overlap threshold; None: :data:`NMS_IOU` of each face detector.
+        Weighted-NMS overlap threshold; None: ``NMS_IOU`` of each face detector.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     backend
@@ -331,7 +331,7 @@ class MPDetector(BaseDetector):
         return self._frames(images, [SourceRun("", 0) for _ in images])
 
     def run_state(self) -> dict | None:
-        """The tracking state of the last frame (:meth:`SourceRun.to_json`), or None."""
+        """The tracking state of the last frame (``SourceRun.to_json``), or None."""
         return None if self._sequence is None else self._sequence.to_json()
 
     def restore_run_state(self, state: dict | None) -> None:
@@ -422,7 +422,7 @@ class MPDetector(BaseDetector):
         return unique_faces(sorted(faces, key=lambda f: f.slot))
 
     def _detect(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Faces of every detector (:data:`FACE_DETECTORS`) in trust order, best first per
+        """Faces of every detector (``FACE_DETECTORS``) in trust order, best first per
         detector: a detection overlapping one of a more trusted detector (:data:`SAME_FACE_IOU`)
         becomes its fallback. Not cut to ``max_faces``: detections whose meshes turn out to be
         one face are merged first (:meth:`_wave`)."""

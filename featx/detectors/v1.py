@@ -33,6 +33,17 @@ STAGES: dict[str, tuple[str, str | None]] = {
     "identity_model": ("identity", "arcface"),
     "gaze_model": ("gaze", "l2cs"),
 }
+#: Detector kwarg → the card ids that stage can run (the bundled MPDetector models serve the
+#: same tasks in the registry but not this pipeline).
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "face_model": ("retinaface", "img2pose"),
+    "landmark_model": ("mobilefacenet", "mobilenet", "pfld"),
+    "facepose_model": ("pose_mlp", "img2pose"),
+    "au_model": ("xgb_au", "svm_au"),
+    "emotion_model": ("resmasknet", "svm_emo"),
+    "identity_model": ("arcface", "facenet"),
+    "gaze_model": ("l2cs",),
+}
 #: Face crop shared by the identity and gaze models (Py-Feat's 112 box crop, box x1.2).
 CROP_SIZE, CROP_EXPAND = 112, 1.2
 _warned: set[str] = set()
@@ -57,7 +68,7 @@ class Detector(IdentityDetector):
         Minimum face score (0..1); ``detect`` can override it for one call.
     face_identity_threshold
         Smallest cosine similarity (0..1) of a face to a person's mean embedding to be that
-        person (:func:`featx.tracking.assign_identities`; Py-Feat's 0.8); ``detect`` can
+        person (``featx.tracking.assign_identities``; Py-Feat's 0.8); ``detect`` can
         override it for one call.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
@@ -116,7 +127,7 @@ class Detector(IdentityDetector):
         for stage, name in names.items():
             if name is None:
                 continue
-            c = hub.card(name, task=STAGES[stage][0])
+            c = _stage_card(stage, name)
             if c.loader is None:
                 _warn_once(f"{stage}={name!r} is not implemented in featx yet; stage skipped")
                 continue
@@ -246,6 +257,24 @@ class Detector(IdentityDetector):
 
             out["gaze"] = estimate_gaze(self.nets["gaze_model"], crops_all).float().cpu().numpy()
         return out
+
+
+def _stage_card(stage: str, name: str) -> hub.ModelCard:
+    """The card of ``name`` for a Detector stage; a ValueError naming the stage's options for
+    a name the stage cannot run (unknown, or a model of another detector's pipeline)."""
+    valid = ", ".join(hub.card(i).name for i in OPTIONS[stage])
+    try:
+        c = hub.card(name, task=STAGES[stage][0])
+    except ValueError:
+        raise ValueError(
+            f"Unknown {stage} {name!r}. Detector's {stage} options: {valid} or None"
+        ) from None
+    if c.id not in OPTIONS[stage]:
+        raise ValueError(
+            f"{stage}={name!r} is a model of featx.MPDetector, not of Detector; "
+            f"Detector's {stage} options: {valid} or None"
+        )
+    return c
 
 
 def _classify(classifier, images, boxes, landmarks) -> np.ndarray:

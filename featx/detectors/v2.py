@@ -5,7 +5,7 @@ frame (:func:`featx.nn.multitask.square_crops`) and the face_multitask_v2 networ
 one pass over all faces of a batch, the 478-point mesh (and from it the 68 landmarks), head
 pose, 20 AU scores, 7 emotions, valence and arousal, gaze and 52 blendshapes. An identity model
 (ArcFace or FaceNet) can embed the same chips; the embeddings are then clustered into
-``identity`` (:func:`featx.tracking.assign_identities`).
+``identity`` (``featx.tracking.assign_identities``).
 
 Example
 -------
@@ -52,7 +52,7 @@ def faces_from_outputs(
     """featx variables of each face from the network's outputs and each face's crop.
 
     - ``mesh``: x, y in frame pixels (``origin + u * side``), z unchanged (model units);
-    - ``landmarks``: the 68 mesh vertices :data:`featx.nn.multitask.DLIB68_FROM_MP478`, x, y;
+    - ``landmarks``: the 68 mesh vertices ``featx.nn.multitask.DLIB68_FROM_MP478``, x, y;
     - ``head_pose``: pitch = -r0, roll = -r2, yaw = +r1 of the pose head, in degrees;
       ``head_translation``: its t0, t1, t2;
     - ``gaze``: pitch = -raw pitch, yaw = raw yaw, in degrees (+pitch = looking up);
@@ -116,7 +116,7 @@ class Detectorv2(IdentityDetector):
         Minimum RetinaFace score (0..1) of a face; ``detect`` can override it for one call.
     face_identity_threshold
         Smallest cosine similarity (0..1) of a face to a person's mean embedding to be that
-        person (:func:`featx.tracking.assign_identities`; Py-Feat's default 0.8); ``detect``
+        person (``featx.tracking.assign_identities``; Py-Feat's default 0.8); ``detect``
         can override it for one call.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
@@ -125,7 +125,7 @@ class Detectorv2(IdentityDetector):
         Faster on GPU, with output differences around 1e-2 (see docs/detectorv2.md). The
         default, float32, reproduces the reference numerics.
     weights
-        None for the checkpoint Py-Feat pins (v2.8), one of :data:`CHECKPOINTS` for an older
+        None for the checkpoint Py-Feat pins (v2.8), one of ``CHECKPOINTS`` for an older
         one from the same hub repo, or the path of a local checkpoint file.
     model_dir
         A folder of downloaded weight files (else ``FEATX_MODEL_DIR``, else the hub).

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["TASKS", "ModelCard", "Ref"]
 
+#: The tasks a model card can serve (``ModelCard.task``).
 TASKS = (
     "face",
     "landmark",
@@ -58,7 +59,13 @@ class Ref:
             raise ValueError(f"a builder/loader is named 'module:attribute', got {self.target!r}")
 
     def resolve(self) -> Callable[..., Any]:
-        """The named object (its module imported on first use)."""
+        """The named object (its module imported on first use).
+
+        Examples
+        --------
+        >>> Ref("featx.boxes:iou").resolve().__name__
+        'iou'
+        """
         module, _, attr = self.target.partition(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -107,7 +114,14 @@ class ModelCard:
 
     @property
     def bundled(self) -> bool:
-        """True for models shipped inside featx (no download)."""
+        """True for models shipped inside featx (no download).
+
+        Examples
+        --------
+        >>> from featx import hub
+        >>> hub.card("mini_xception").bundled, hub.card("retinaface").bundled
+        (True, False)
+        """
         return self.repo is None
 
     def build(self):
@@ -126,6 +140,12 @@ class ModelCard:
         None: ``FEATX_LOCK``; False: no lock). Raises :class:`~featx.hub.ModelNotFoundError`
         naming what is missing and how to provide it, :class:`~featx.hub.IntegrityError` for
         a file that fails a check.
+
+        Examples
+        --------
+        >>> from featx import hub
+        >>> hub.card("mini_xception").fetch()["mini_xception.safetensors"].name
+        'mini_xception.safetensors'
         """
         return fetch_files(self, model_dir, lock)
 

@@ -140,7 +140,14 @@ def verify(c: ModelCard, path: str | Path) -> None:
 
 def revision_of(c: ModelCard, paths: dict[str, Path] | None = None) -> str | None:
     """The revision the files came from: the snapshot commit of hub-cache files, else the
-    card's ``revision``; ``"featx-<version>"`` for bundled files."""
+    card's ``revision``; ``"featx-<version>"`` for bundled files.
+
+    Examples
+    --------
+    >>> from featx import __version__, hub
+    >>> revision_of(hub.card("mini_xception")) == f"featx-{__version__}"
+    True
+    """
     if c.bundled:
         from featx._version import __version__
 

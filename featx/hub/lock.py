@@ -114,6 +114,18 @@ def write_lock(
 
     Returns the lock written. Raises :class:`~featx.hub.ModelNotFoundError` for a model whose
     files cannot be found, and writes nothing then.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from featx import hub
+    >>> path = Path(tempfile.mkdtemp()) / "featx.lock"
+    >>> lock = write_lock(path, [hub.card("mini_xception")])
+    >>> lock["models"]["mini_xception"]["files"]["mini_xception.safetensors"][:12]
+    '93ace1ca21b7'
+    >>> list(read_lock(path)["models"])
+    ['mini_xception']
     """
     models = {}
     for c in cards:

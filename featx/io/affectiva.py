@@ -106,7 +106,7 @@ def read_affectiva(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Da
       ``disgust``, ``fear``, ``sadness``, ``surprise`` (canonical order), then ``contempt``
       (Affectiva has no neutral)
     - expressions 0–100 → ``aus`` 0..1, kind "score", where the FACS equivalent is standard
-      (:data:`AFFECTIVA_AUS`: ``innerBrowRaise`` → AU01 … ``smile`` → AU12 …
+      (``AFFECTIVA_AUS``: ``innerBrowRaise`` → AU01 … ``smile`` → AU12 …
       ``eyeClosure`` → AU43)
     - ``smirk``, ``attention``, ``engagement`` (0–100) → (frame, face) coordinates of those
       names, 0..1

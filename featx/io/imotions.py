@@ -91,7 +91,7 @@ def _columns(table: Table) -> dict[str, str]:
     return short
 
 
-#: Why a row of an export is not a video frame (the keys of :func:`video_frame_rows`' counts).
+#: Why a row of an export is not a video frame (the keys of ``video_frame_rows``' counts).
 DROPPED = (
     "no FrameNo (another sensor's sample, e.g. the eye tracker)",
     "FrameNo -1 (no video frame: iMotions' mark before the first frame)",
@@ -179,7 +179,7 @@ def read_imotions(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dat
     - ``FrameNo`` → ``source_frame``. Rows of other sensors (an eye tracker, GSR), written
       at their own rate between the video's rows, are dropped: rows with an empty
       ``FrameNo`` or ``-1``, and rows that repeat the ``FrameNo`` of the row before (the
-      first row of a frame wins; see :func:`video_frame_rows`). The attrs ``rows_dropped``
+      first row of a frame wins; see ``video_frame_rows``). The attrs ``rows_dropped``
       (a count) and ``rows_dropped_why`` (the count per reason) say how many and why.
     - ``MediaTime``, in milliseconds → ``time`` in seconds; where ``MediaTime`` is empty on
       every kept row (v5 exports of a live camera), ``Timestamp`` (ms since the recording
@@ -197,7 +197,7 @@ def read_imotions(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dat
       Yaw must both be present, Roll may be missing (v5 has none: NaN, with a warning)
     - ``StimulusName, SlideType, EventSource, Annotation`` → string coordinates along frame.
 
-    Some but not all of FACET's 20 AUs (:data:`FACET_AUS`) or of the 10 emotions both versions
+    Some but not all of FACET's 20 AUs (``FACET_AUS``) or of the 10 emotions both versions
     export is a :class:`~featx.io.table.ReaderWarning`, kept in the ``reader_warnings`` attr.
     A ``FrameNo`` kept twice (it comes back after other frames) is an error naming both lines;
     without a ``FrameNo`` column, a row repeating an earlier row cell for cell is an error.

@@ -133,8 +133,8 @@ def read_openface(path: str | os.PathLike, *, encoding: str = "utf-8") -> xr.Dat
       (kind "binary"); the ``au`` labels are the union of both, sorted (AU28 has only ``_c``,
       so its intensity is NaN)
 
-    Some but not all of OpenFace's AU columns (:data:`OPENFACE_AUS_R`,
-    :data:`OPENFACE_AUS_C`) is a :class:`~featx.io.table.ReaderWarning`, kept in the
+    Some but not all of OpenFace's AU columns (``OPENFACE_AUS_R``,
+    ``OPENFACE_AUS_C``) is a :class:`~featx.io.table.ReaderWarning`, kept in the
     ``reader_warnings`` attr: those AUs are NaN or left out.
 
     Parameters

@@ -16,8 +16,8 @@ class MediaError(OSError):
     """A media input is missing, unreadable or empty.
 
     The message names the file (or ``<array>`` / ``<tensor>``) and what is
-    wrong with it; the offending path is also kept in :attr:`path`, and what is
-    wrong, without the path, in :attr:`reason`.
+    wrong with it; the offending path is also kept in ``path``, and what is
+    wrong, without the path, in ``reason``.
 
     Examples
     --------
@@ -60,7 +60,7 @@ class ReadReport:
     Attributes
     ----------
     failed : dict of str to str
-        Source path -> why it could not be read (:attr:`MediaError.reason`), for the sources
+        Source path -> why it could not be read (``MediaError.reason``), for the sources
         skipped under ``on_error="skip"``, in the order they failed.
     n_decoded : dict of str to int
         Video path -> frames the file gave when it was read to its end (frames passed over by

@@ -36,7 +36,7 @@ class FrameBatch:
     images : list of numpy.ndarray
         RGB ``uint8`` frames, ``HxWx3`` each; sizes may differ between frames.
     source : list of str
-        :attr:`SourceInfo.path` of each frame's source.
+        the ``path`` of the :class:`SourceInfo` of each frame's source.
     source_frame : numpy.ndarray
         ``int64`` index of each frame within its source.
     time : numpy.ndarray

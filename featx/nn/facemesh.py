@@ -8,7 +8,7 @@ functions place the crop in the image and bring the landmarks back:
   ``(cx, cy, side, theta)`` in pixels from a BlazeFace detection, or from the previous frame's
   landmarks (video tracking);
 - :func:`landmarks_to_image`: crop landmarks -> image pixels, with z in pixels of image width;
-- :data:`DLIB68_FROM_MP478`: the 68 mesh vertices that stand for the iBUG/dlib points.
+- ``DLIB68_FROM_MP478``: the 68 mesh vertices that stand for the iBUG/dlib points.
 
 Example
 -------

@@ -18,7 +18,7 @@ Py-Feat 2.1.5 pins. Around the network:
 - :func:`square_crops`: the 256x256 chip of each face (square of 1.2x the longer box side,
   bilinear, reflection padding) and its ``crop_affine`` (origin x, origin y, side);
 - :func:`preprocess`: chip -> model input (antialiased resize to 224, ImageNet mean/std);
-- :func:`mesh_to_image`, :data:`DLIB68_FROM_MP478`: the mesh and 68 landmarks in frame pixels.
+- ``mesh_to_image``, ``DLIB68_FROM_MP478``: the mesh and 68 landmarks in frame pixels.
 
 Example
 -------

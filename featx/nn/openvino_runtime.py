@@ -135,11 +135,21 @@ class OpenVINOModule:
 
 
 def _save(model, path: Path) -> None:
-    """Write a converted graph (float32 weights) so that readers never see half a file."""
+    """Write a converted graph (float32 weights) so that readers never see half a file.
+
+    Both files go to names of this writer's own, then are moved into place with
+    ``os.replace`` (atomic), the weights first: a reader that sees the ``.xml`` also sees a
+    whole ``.bin``, and concurrent writers of one graph (the same key: the same weights) each
+    leave whole, equal files. A write cut short removes its temporary files.
+    """
     import openvino as ov
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}-{uuid.uuid4().hex}.xml")
-    ov.save_model(model, tmp, compress_to_fp16=False)
-    tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
-    tmp.replace(path)
+    try:
+        ov.save_model(model, tmp, compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".bin").unlink(missing_ok=True)

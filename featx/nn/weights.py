@@ -75,6 +75,12 @@ def sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 
     The digest is remembered under the file's resolved path, size and modification time (ns):
     asking again for an unchanged file does not read it, a rewritten file is hashed anew.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> sha256(hub.ASSETS_DIR / "mini_xception.safetensors")[:12]
+    '93ace1ca21b7'
     """
     return _cached_digest(path, chunk_size, "sha256")
 
@@ -119,6 +125,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     a leading ``"module."`` (a file saved from ``DataParallel``, once per wrapping) is stripped
     from every key. Raises :class:`WeightsError` naming the file when it is corrupt, refused as
     unsafe, or holds something other than tensors.
+
+    Examples
+    --------
+    >>> from featx import hub
+    >>> tensors = read_state_dict(hub.ASSETS_DIR / "mini_xception.safetensors")
+    >>> len(tensors), next(iter(tensors))
+    (80, 'blocks.0.bn1.bias')
     """
     import torch
 

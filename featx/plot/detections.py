@@ -300,7 +300,7 @@ def plot_detections(
     """
     if points not in ("auto", "landmarks", "mesh", "none"):
         raise ValueError(f"points must be 'auto', 'landmarks', 'mesh' or 'none', got {points!r}")
-    check_dataset(ds)
+    check_dataset(ds, frame_order=False)
     drawable = [n for n in (*_POINT_VARS, *_BAR_VARS) if n in ds]
     if not drawable:
         raise ValueError(

@@ -66,7 +66,7 @@ def plot_epochs(
         raise ValueError(f"ci must lie between 0 and 1, got {ci}")
     dim = label_dim(variable)
     extra = [d for d in da.dims if d not in ("epoch", "lag", dim)]
-    da = da.mean(extra, skipna=True) if extra else da
+    da = (da.mean(extra, skipna=True) if extra else da).compute()  # lazy epochs: read once
     names = [None] if dim is None else [str(v) for v in da[dim].values]
     if by is None:
         groups = {"all epochs": np.ones(da.sizes["epoch"], bool)}

@@ -5,7 +5,7 @@ its matrices folded in), that turns a vector of AU intensities (or emotion proba
 MediaPipe blendshapes) into a face: the 478 MediaPipe mesh vertices or the 68 dlib landmarks.
 The maps are model cards of :mod:`featx.hub` (task ``"render"``, listed by
 ``featx.list_models()`` and ``featx.licenses()``) read into a
-:class:`featx.classic.face_map.FaceMap`. The AU → mesh map fit by Py-Feat on Detectorv2 v2.4
+``featx.classic.face_map.FaceMap``. The AU → mesh map fit by Py-Feat on Detectorv2 v2.4
 outputs (``au_to_mesh_v4``, MIT) ships with featx; the newer maps are downloaded from the
 Hugging Face hub on first use (see :data:`FACE_MAPS`). The hub is imported only when a map is
 loaded, so ``import featx.plot`` stays light.
@@ -117,7 +117,7 @@ def load_face_map(name: str | FaceMap, model_dir: str | os.PathLike | None = Non
     Parameters
     ----------
     name
-        A key of :data:`FACE_MAPS`, or a :class:`~featx.classic.face_map.FaceMap` (returned
+        A key of :data:`FACE_MAPS`, or a ``FaceMap`` (returned
         as is).
     model_dir
         Folder holding the map's ``.npz`` file, instead of downloading it.
@@ -165,7 +165,7 @@ def predict_face_mesh(
         ``blendshape`` dim; missing names are 0) or an array in the map's column order (one
         face, or several along leading axes). Nothing given: the neutral face (all AUs 0).
     model
-        A :data:`FACE_MAPS` name or a :class:`FaceMap`; default ``au_to_mesh_v4`` (bundled)
+        A :data:`FACE_MAPS` name or a ``FaceMap``; default ``au_to_mesh_v4`` (bundled)
         for AUs, ``emotion_to_mesh_v6`` and ``bs_to_mesh_v6`` (hub) for the others.
     model_dir
         Folder with the map's file, for hub maps used offline.
@@ -213,7 +213,7 @@ def predict_landmarks(
     aus
         AU values as for :func:`predict_face_mesh` (None: the neutral face).
     model
-        None: the 68 dlib points of the bundled AU → mesh map (:data:`DLIB68_FROM_MP478`, y
+        None: the 68 dlib points of the bundled AU → mesh map (``DLIB68_FROM_MP478``, y
         flipped to point down); ``"au_to_landmarks_v2"`` (hub) or an AU → mesh map name.
     symmetrize
         Average each left/right landmark pair about the midline (the linear maps leave a few

@@ -287,7 +287,8 @@ def _series(
 ) -> Figure:
     shown = _one_source(check_dataset(ds), source)
     _variable(shown, variable, labels)  # a clear error before smoothing
-    da = _variable(_smooth(shown, variable, smooth), variable, labels)
+    # One read of what is drawn (a lazy study loads only these frames of this variable).
+    da = _variable(_smooth(shown, variable, smooth), variable, labels).compute()
     dim = label_dim(variable)
     xs, xlabel = _x_axis(shown, x)
     order = np.argsort(xs, kind="stable")
@@ -377,7 +378,7 @@ def plot_aus(
     """Action units over time: one line (or heatmap row) per AU, one panel per face or person.
 
     A new figure is sized from the number of AUs (and trial types): line panels keep their
-    height and get a legend right of the axes in columns of at most :data:`LEGEND_ROWS`;
+    height and get a legend right of the axes in columns of at most ``LEGEND_ROWS``;
     heatmap panels grow a row per AU. The legend lies inside the figure, so ``savefig`` keeps it.
 
     Parameters
@@ -499,7 +500,9 @@ def plot_bars(
         raise ValueError(
             f"plot_bars shows aus, au_intensity, emotions or blendshapes, not {variable!r}"
         )
-    da = _at_frame(_variable(check_dataset(ds), variable, labels), frame)
+    da = _at_frame(
+        _variable(check_dataset(ds, frame_order=False), variable, labels), frame
+    ).compute()
     dim = label_dim(variable)
     slots = _present_slots(da, faces)
     names = [str(v) for v in da[dim].values]
