@@ -184,6 +184,27 @@ def test_nms_ties_keep_lower_index_and_empty_input():
     assert empty.dtype == torch.int64 and empty.numel() == 0
 
 
+def test_nms_equals_the_greedy_loop_over_boxes_iou_and_max_kept_is_its_prefix():
+    # the reference: visit by score, keep a box unless boxes.iou with a kept one is > 0.4;
+    # boxes include empty, NaN and identical ones
+    g = torch.Generator().manual_seed(1)
+    corner = torch.rand(400, 2, generator=g) * 60
+    boxes = torch.cat([corner, corner + torch.rand(400, 2, generator=g) * 25], dim=1)
+    boxes[::37, 2:] = boxes[::37, :2]  # empty
+    boxes[5::53, 1] = float("nan")
+    boxes[1::41] = boxes[0]
+    scores = torch.rand(400, generator=g).round(decimals=2)
+    order = torch.argsort(scores, descending=True, stable=True)
+    want: list[int] = []
+    for k in order.tolist():
+        if not want or not bool((iou(boxes[k : k + 1], boxes[want])[0] > 0.4).any()):
+            want.append(k)
+    assert ops.nms(boxes, scores, 0.4).tolist() == want
+    assert 30 < len(want) < 400
+    for limit in (0, 1, 25, len(want), 1000):
+        assert ops.nms(boxes, scores, 0.4, max_kept=limit).tolist() == want[:limit]
+
+
 # ---------------------------------------------------------------------------------------------
 # Post-processing
 

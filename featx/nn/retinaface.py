@@ -337,7 +337,7 @@ def postprocess(
         index = torch.nonzero(keep).flatten()
         index = index[torch.argsort(score[index], descending=True, stable=True)[:top_k]]
         boxes = decode_boxes(loc[i, index], anchors[index], height, width)
-        kept = nms(boxes, score[index], nms_iou)[:keep_top_k]
+        kept = nms(boxes, score[index], nms_iou, max_kept=keep_top_k)
         index = index[kept]
         results.append(
             {
