@@ -41,11 +41,11 @@ def nms(
     order = torch.argsort(scores, descending=True, stable=True)
     b = boxes[order].detach().to("cpu", torch.float32).numpy().reshape(-1, 4)
     x1, y1, x2, y2 = (np.ascontiguousarray(b[:, k]) for k in range(4))
-    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     limit = len(order) if max_kept is None else max(int(max_kept), 0)
     alive = np.ones(len(order), bool)
     kept: list[int] = []
-    with np.errstate(invalid="ignore", divide="ignore"):  # NaN or empty boxes: IoU 0, kept
+    with np.errstate(all="ignore"):  # NaN, infinite or empty boxes: IoU 0, kept
+        area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
         for i in range(len(order)):
             if len(kept) >= limit:
                 break
