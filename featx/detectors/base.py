@@ -208,9 +208,11 @@ class BaseDetector(PyFeatCalls):
 
         ``"torch"`` leaves them; ``"openvino"`` compiles them (CPU only; an error if OpenVINO
         is missing or fails); ``"auto"`` is OpenVINO on the CPU when installed, and a network
-        that fails to compile stays on torch with a warning. Returns ``"openvino"`` when some
-        network was compiled, else ``"torch"``; each compiled stage's ``models`` entry records
-        ``runtime``.
+        that fails to compile stays on torch with a warning. Networks seen by an earlier call
+        are left alone, so a detector calls it after loading each stage (then only one
+        network's torch weights and graph are in memory at once, a lower peak) and once before
+        loading anything (the checks). Returns ``"openvino"`` when some network runs on it,
+        else ``"torch"``; each compiled stage's ``models`` entry records ``runtime``.
         """
         from featx.nn import accelerate, openvino_runtime
 
@@ -222,9 +224,13 @@ class BaseDetector(PyFeatCalls):
             raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
         if backend == "torch" or not (on_cpu and openvino_runtime.available()):
             return "torch"
-        runtime, used = f"openvino {openvino_runtime.version()}", "torch"
+        seen: dict[str, bool] = self.__dict__.setdefault("_openvino_stages", {})
+        runtime = f"openvino {openvino_runtime.version()}"
         for stage in [k for k, net in self.nets.items() if accelerate.supported(net)]:
-            try:  # one stage at a time, freeing its torch weights: a lower peak memory
+            if stage in seen:
+                continue
+            seen[stage] = False
+            try:
                 accelerate.to_openvino(self.nets[stage])
             except Exception as error:  # an optional accelerator must not stop the detector
                 if backend == "openvino":
@@ -235,11 +241,11 @@ class BaseDetector(PyFeatCalls):
                     stacklevel=3,
                 )
                 continue
-            used = "openvino"
+            seen[stage] = True
             record = self.models.get(stage) or self.models.get(stage.removesuffix("_model"))
             if record is not None:
                 record["runtime"] = runtime
-        return used
+        return "openvino" if any(seen.values()) else "torch"
 
     def with_options(self, **options: float | None) -> BaseDetector:
         """A shallow copy (sharing the models) with some thresholds changed; None keeps one.

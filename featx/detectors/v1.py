@@ -140,11 +140,12 @@ class Detector(IdentityDetector):
         self.face_identity_threshold = validators.unit_interval(
             "face_identity_threshold", face_identity_threshold
         )
+        self.backend = self.compile_nets(backend)
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
             self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock)
-        self.backend = self.compile_nets(backend)
+            self.backend = self.compile_nets(backend)
         self.options["backend"] = self.backend
         self._set_labels()
 

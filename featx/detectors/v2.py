@@ -184,16 +184,17 @@ class Detectorv2(IdentityDetector):
         stages = {"face": hub.card("retinaface"), "multitask": hub.card("face_multitask_v2")}
         if identity_model is not None:
             stages["identity"] = hub.card(identity_model, task="identity")
+        self.backend = self.compile_nets(backend)
         for stage, c in stages.items():
             if stage != "multitask":
                 self.load_stage(stage, c, model_dir, lock=lock)
-                continue
-            c, paths = _multitask_files(c, weights, model_dir, lock)
-            _check_labels(
-                self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
-            )
+            else:
+                c, paths = _multitask_files(c, weights, model_dir, lock)
+                _check_labels(
+                    self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
+                )
+            self.backend = self.compile_nets(backend)
         self.multitask_config: mt.MultitaskConfig = self.nets["multitask"].config
-        self.backend = self.compile_nets(backend)
         self.options["backend"] = self.backend
         identity = self.nets.get("identity")
         self.var_attrs = {

@@ -54,12 +54,15 @@ def to_openvino(model: nn.Module, threads: int | None = None) -> nn.Module:
 def attach(part: nn.Module, compiled: openvino_runtime.OpenVINOModule) -> None:
     """Make ``part``'s forward call ``compiled`` (an instance attribute ``nn.Module`` runs) and
     free its torch weights, which the compiled graph holds a copy of (each becomes an empty
-    tensor of its dtype and device, so ``parameters()`` still tells the device)."""
+    tensor of its dtype and device, so ``parameters()`` still tells the device), then warm the
+    graph up (:meth:`~featx.nn.openvino_runtime.OpenVINOModule.warm_up`: the plugin's copy of the
+    weights is made once the torch copy is gone, and the mapped file's pages are released)."""
     part.forward = compiled
     part.openvino = compiled
     with torch.no_grad():
         for t in [*part.parameters(), *part.buffers()]:
             t.data = torch.empty(0, dtype=t.dtype, device=t.device)
+    compiled.warm_up()
 
 
 def compile_part(

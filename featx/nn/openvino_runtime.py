@@ -127,11 +127,50 @@ class OpenVINOModule:
         )
         self._request = self._compiled.create_infer_request()
         self._outputs = list(self._compiled.outputs)
+        self._example = torch.zeros_like(example[:1])
+        self._weights = path.with_suffix(".bin")
+
+    def warm_up(self) -> int:
+        """One inference on a zero input, then :func:`release_file_pages` of the weights file;
+        the bytes released.
+
+        The CPU plugin copies the weights into its own layouts at the first inference; the
+        mapped file's pages are then no longer needed in memory. Call it after freeing the
+        torch weights, so the three copies never coexist.
+        """
+        self(self._example)
+        return release_file_pages(self._weights)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         result = self._request.infer([x.detach().cpu().contiguous().numpy()])
         out = tuple(torch.from_numpy(result[o].copy()) for o in self._outputs)
         return out if len(out) > 1 else out[0]
+
+
+def release_file_pages(path: Path) -> int:
+    """Drop this process's resident pages of the mapped file ``path``; the bytes dropped.
+
+    OpenVINO maps a cached graph's weights file and keeps the mapping after the CPU plugin has
+    copied the weights into its own layouts, so each graph's weights would count twice in the
+    resident memory. The mapping is read-only and backed by the file: a page read again is
+    read back from it, so nothing changes but the memory. Linux only (``/proc/self/maps``,
+    ``madvise``); elsewhere, or when ``path`` is not mapped, it does nothing and returns 0.
+    """
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return 0
+    import ctypes
+
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    dropped, target = 0, str(Path(path).resolve())
+    for line in maps.read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == target and "w" not in fields[1]:
+            start, end = (int(v, 16) for v in fields[0].split("-"))
+            if madvise(start, end - start, 4) == 0:  # MADV_DONTNEED
+                dropped += end - start
+    return dropped
 
 
 def _save(model, path: Path) -> None:
