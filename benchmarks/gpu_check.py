@@ -10,7 +10,16 @@ Run on a machine with CUDA (falls back to comparing the CPU with itself elsewher
 3. featx.Detector (RetinaFace, mobilefacenet, pose_mlp, resmasknet, arcface, l2cs; deterministic
    weights from an offline hub cache built like tests/test_detector_v1.py) on CUDA vs CPU.
 
-Usage: python benchmarks/gpu_check.py [--no-tf32]   (from the repository root, featx importable)
+4. Detectorv2 and Detector (defaults) at batch 1 / 16 / 64 in float32 and bfloat16
+   (Detectorv2(amp=True), CUDA only; Detector has no bfloat16 mode): frames/s end to end on a
+   64-frame 640x360 clip with one face box given (``face_boxes``), ms per frame of the face
+   detector (RetinaFace) and of the other stages, and the largest difference from the CPU
+   torch backend at batch 16. Needs the Py-Feat weights under HF_HOME (the fake hub of
+   ../shared/pyfeat_bench/make_fake_hub.py will do: ``HF_HOME=DIR HF_HUB_OFFLINE=1``).
+
+Usage: python benchmarks/gpu_check.py [--device cuda|cpu] [--no-tf32] [--only matrix]
+[--frames 64]
+(from the repository root, featx importable). ``--device`` defaults to CUDA when present;
 ``--no-tf32`` turns off TensorFloat-32 in cuDNN convolutions and matrix products (PyTorch lets
 cuDNN use it by default).
 """
@@ -29,6 +38,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if "--device" in sys.argv:
+    DEVICE = sys.argv[sys.argv.index("--device") + 1]
+BOX = [222.0, 98.0, 378.0, 302.0]
+N_FRAMES = int(sys.argv[sys.argv.index("--frames") + 1]) if "--frames" in sys.argv else 64
 
 
 def largest_differences(a, b, names: list[str]) -> str:
@@ -97,6 +110,72 @@ def check_v1() -> None:
         print("  largest |difference| vs CPU:", largest_differences(*runs, names))
 
 
+def _clip(n: int = 64) -> np.ndarray:
+    """n 640x360 frames: a smooth pattern that moves (no faces needed: the box is given)."""
+    y, x = np.mgrid[0:360, 0:640]
+    return np.stack(
+        [np.dstack([(x + 4 * i) % 256, (y + 2 * i) % 256, (x + y) % 256]) for i in range(n)]
+    ).astype(np.uint8)
+
+
+def _timed(fn) -> float:
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _stage_seconds(det, face_net, frames: np.ndarray, batch: int) -> tuple[float, float]:
+    """Seconds of detect() with the box given, and of RetinaFace alone, over ``frames``."""
+    from featx.nn.retinaface import detect_faces
+
+    def run() -> None:
+        det.detect(frames, batch_size=batch, progress=False, face_boxes=[BOX])
+
+    def faces() -> None:
+        with torch.inference_mode():
+            for i in range(0, len(frames), batch):
+                detect_faces(face_net, list(frames[i : i + batch]))
+
+    run()  # warm-up
+    return _timed(run), _timed(faces)
+
+
+def check_matrix() -> None:
+    import featx
+
+    frames = _clip(N_FRAMES)
+    names = {"v2": ["mesh", "aus", "emotions", "gaze"], "v1": ["landmarks", "aus", "emotions"]}
+    for key, cls in (("v2", featx.Detectorv2), ("v1", featx.Detector)):
+        reference = cls(device="cpu", backend="torch").detect(
+            frames[:16], batch_size=16, progress=False, face_boxes=[BOX]
+        )
+        for dtype in ("float32", "bfloat16"):
+            if dtype == "bfloat16" and (key == "v1" or not DEVICE.startswith("cuda")):
+                why = "Detector has no bfloat16 mode" if key == "v1" else "needs CUDA"
+                print(f"{cls.__name__} {dtype} on {DEVICE}: unmeasured ({why})")
+                continue
+            kw = {"amp": True} if dtype == "bfloat16" else {}
+            det = cls(device=DEVICE, **kw)
+            face_net = det.nets["face"] if key == "v2" else det.nets["face_model"]
+            for batch in (1, 16, 64):
+                total, face = _stage_seconds(det, face_net, frames, batch)
+                print(
+                    f"{cls.__name__} {dtype} on {DEVICE} (backend {det.backend}) batch {batch}:"
+                    f" {len(frames) / (total + face):.1f} frames/s with RetinaFace,"
+                    f" {len(frames) / total:.1f} with the box given; ms/frame: face detector "
+                    f"{1000 * face / len(frames):.1f}, others {1000 * total / len(frames):.1f}"
+                )
+            got = det.detect(frames[:16], batch_size=16, progress=False, face_boxes=[BOX])
+            diffs = largest_differences(got, reference, names[key])
+            print(f"  largest |difference| vs CPU torch at batch 16: {diffs}")
+    if not DEVICE.startswith("cuda"):
+        print("GPU: unmeasured (no CUDA device here)")
+
+
 def main() -> None:
     if "--no-tf32" in sys.argv:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
@@ -104,7 +183,11 @@ def main() -> None:
     print(f"TF32 in cuDNN, matmul: {tf32}")
     print(f"torch {torch.__version__}, device {DEVICE}", end="")
     print(f" ({torch.cuda.get_device_name()})" if DEVICE == "cuda" else "")
-    for check in (check_mp, check_v2_amp, check_v1):
+    checks = (check_mp, check_v2_amp, check_v1, check_matrix)
+    if "--only" in sys.argv:
+        only = sys.argv[sys.argv.index("--only") + 1]
+        checks = tuple(c for c in checks if c.__name__ == f"check_{only}")
+    for check in checks:
         try:
             check()
         except Exception as error:  # report every check, even when one fails

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from featx import hub
-from featx.nn import pose_mlp
+from featx.nn import accelerate, pose_mlp
 
 CONF = Path(__file__).parent / "conformance"
 if str(CONF) not in sys.path:
@@ -88,10 +88,22 @@ def test_state_dict_matches_manifest(c):
     assert list(got) == list(want)
 
 
-@pytest.mark.parametrize("c", BUILT, ids=IDS)
-def test_forward_matches_ref(c):
+#: The cards whose network featx.nn.accelerate runs on OpenVINO (backend="openvino").
+OPENVINO = [c for c in HUB_BUILT if accelerate.supported(c.build())]
+
+
+@pytest.mark.parametrize(
+    "c, backend",
+    [(c, "torch") for c in BUILT] + [(c, "openvino") for c in OPENVINO],
+    ids=IDS + [f"{c.id}-openvino" for c in OPENVINO],
+)
+def test_forward_matches_ref(c, backend):
+    """Every network against its vectors; those featx can compile also on OpenVINO, with the
+    same tolerance."""
     ref = _ref(c.id)
     model = _model(c)
+    if backend == "openvino":
+        accelerate.to_openvino(model)
     for prefix in _cases(ref.files):
         with torch.no_grad():
             out = _named(model(torch.from_numpy(ref[prefix + "input"])), c.outputs)

@@ -112,7 +112,7 @@ def image_and_video(tmp_path_factory):
 def test_default_detector_fills_every_v1_variable(hub_home, image_and_video, monkeypatch):
     use_hf_home(monkeypatch, hub_home)
     image_path, video_path = image_and_video
-    det = featx.Detector(device="cpu")
+    det = featx.Detector(device="cpu", backend="torch")
     ds = det.detect(image_path, progress=False, face_detection_threshold=THRESHOLD)
     schema.validate(ds)
     for name in (
@@ -169,7 +169,12 @@ def test_default_detector_fills_every_v1_variable(hub_home, image_and_video, mon
 def test_svm_models_and_skipped_stages(hub_home, image_and_video, monkeypatch):
     use_hf_home(monkeypatch, hub_home)
     det = Detector(
-        au_model="SVM", emotion_model="svm", identity_model=None, gaze_model=None, device="cpu"
+        au_model="SVM",
+        emotion_model="svm",
+        identity_model=None,
+        gaze_model=None,
+        device="cpu",
+        backend="torch",
     )
     ds = det.detect(image_and_video[0], progress=False, face_detection_threshold=THRESHOLD)
     schema.validate(ds)
@@ -186,6 +191,7 @@ def test_svm_models_and_skipped_stages(hub_home, image_and_video, monkeypatch):
         "emotion_model": "svm",
         "identity_model": None,
         "gaze_model": None,
+        "backend": "torch",
         "face_detection_threshold": 0.5,
         "face_identity_threshold": 0.8,
     }
@@ -230,6 +236,7 @@ def test_model_dir_folder(hub_home, image_and_video, tmp_path, monkeypatch, hf_h
         facepose_model=None,
         model_dir=folder,
         device="cpu",
+        backend="torch",
     )
     ds = det.detect(image_and_video[0], progress=False, face_detection_threshold=THRESHOLD)
     assert set(ds.data_vars) == {"face_rect", "face_score", "keypoints", "landmarks"}
@@ -246,6 +253,7 @@ def test_img2pose_face_model_predicts_the_pose(hub_home, image_and_video, monkey
         identity_model=None,
         gaze_model=None,
         device="cpu",
+        backend="torch",
     )
     assert det.cards["facepose_model"].id == "img2pose"
     ds = det.detect(image_and_video[0], progress=False)
@@ -274,7 +282,9 @@ def test_default_pipeline_wiring_reproduces_pyfeats_recorded_outputs(hub_home, m
     from featx.nn import landmark68, ops
 
     use_hf_home(monkeypatch, hub_home)
-    det = Detector(identity_model=None, gaze_model=None, facepose_model=None, device="cpu")
+    det = Detector(
+        identity_model=None, gaze_model=None, facepose_model=None, device="cpu", backend="torch"
+    )
 
     # Landmarks: MobileFaceNet's reference frame and boxes.
     mfn = np.load(CONF / "mobilefacenet" / "ref.npz")
@@ -303,7 +313,7 @@ def test_default_pipeline_wiring_reproduces_pyfeats_recorded_outputs(hub_home, m
 def test_face_boxes_give_what_detection_gives(hub_home, image_and_video, monkeypatch):
     """Given RetinaFace's own boxes, every later stage reproduces the detected run's values."""
     use_hf_home(monkeypatch, hub_home)
-    det = featx.Detector(device="cpu")
+    det = featx.Detector(device="cpu", backend="torch")
     video = image_and_video[1]
     found = det.detect(video, batch_size=2, progress=False, face_detection_threshold=THRESHOLD)
     assert found["face_rect"].notnull().all("rect").sum() >= 3
@@ -314,3 +324,51 @@ def test_face_boxes_give_what_detection_gives(hub_home, image_and_video, monkeyp
         np.testing.assert_allclose(ds[name].values, found[name].values, atol=1e-4, err_msg=name)
     for name in ("embedding", "gaze", "identity"):
         np.testing.assert_allclose(ds[name].values, found[name].values, atol=1e-4, err_msg=name)
+
+
+def test_backends_agree(hub_home, image_and_video, monkeypatch):
+    """The default (OpenVINO on the CPU) gives torch's values within the models' tolerances."""
+    use_hf_home(monkeypatch, hub_home)
+    video = image_and_video[1]
+    dets = {b: featx.Detector(device="cpu", backend=b) for b in ("auto", "torch")}
+    assert dets["auto"].backend == "openvino" and dets["torch"].backend == "torch"
+    runs = {
+        b: d.detect(video, batch_size=2, progress=False, face_detection_threshold=THRESHOLD)
+        for b, d in dets.items()
+    }
+    got, want = runs["auto"], runs["torch"]
+    assert json.loads(got.attrs["models"])["emotion"]["runtime"].startswith("openvino")
+    for name in ("face_rect", "landmarks", "aus", "emotions", "embedding", "gaze", "head_pose"):
+        scale = max(1.0, float(np.nanmax(np.abs(want[name].values))))
+        np.testing.assert_allclose(
+            got[name].values, want[name].values, atol=1e-4 * scale, err_msg=name
+        )
+
+
+def test_each_network_is_compiled_before_the_next_is_loaded(hub_home, monkeypatch):
+    """Only one network's torch weights and graph are in memory at once (a lower peak)."""
+    from featx.detectors.base import BaseDetector
+    from featx.nn import accelerate
+
+    use_hf_home(monkeypatch, hub_home)
+    events = []
+    load, compile_ = BaseDetector.load_stage, accelerate.to_openvino
+    monkeypatch.setattr(
+        BaseDetector,
+        "load_stage",
+        lambda s, stage, *a, **k: events.append(stage) or load(s, stage, *a, **k),
+    )
+    monkeypatch.setattr(
+        accelerate, "to_openvino", lambda m, *a: events.append(type(m).__name__) or compile_(m, *a)
+    )
+    det = Detector(
+        au_model=None, emotion_model=None, identity_model=None, gaze_model=None, device="cpu"
+    )
+    assert det.backend == "openvino"
+    assert events == [
+        "face_model",
+        "RetinaFace",
+        "landmark_model",
+        "MobileFaceNet",
+        "facepose_model",
+    ]

@@ -412,7 +412,7 @@ def media(tmp_path_factory, ref):
 def detector(hub_home):
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_hf_home(monkeypatch, hub_home)
-        return featx.Detectorv2(identity_model=None, device="cpu")
+        return featx.Detectorv2(identity_model=None, device="cpu", backend="torch")
 
 
 def _fex_columns(spec) -> list[str]:
@@ -500,6 +500,7 @@ def test_detectorv2_config_records_what_changes_results(detector):
             "identity_model": None,
             "amp": False,
             "weights": None,
+            "backend": "torch",
             "face_detection_threshold": 0.5,
             "face_identity_threshold": 0.8,
         },
@@ -510,7 +511,7 @@ def test_detectorv2_config_records_what_changes_results(detector):
 
 def test_detectorv2_with_identity_model(hub_home, media, monkeypatch, tmp_path):
     use_hf_home(monkeypatch, hub_home)
-    det = featx.Detectorv2(identity_model="facenet", device="cpu")
+    det = featx.Detectorv2(identity_model="facenet", device="cpu", backend="torch")
     ds = det.detect(str(media[0][1]), progress=False, output=tmp_path / "run.nc")
     schema.validate(ds)
     # two faces of one frame are two people, also in the file written
@@ -565,3 +566,20 @@ def test_detectorv2_face_boxes_give_what_detection_gives(detector, media):
     assert (ds["face_score"].values == 1).all() and np.isfinite(ds["aus"].values).all()
     with pytest.raises(ValueError, match="face_boxes has 3 entries but the input has 2 frames"):
         detector.detect([str(p) for p in paths], progress=False, face_boxes=[box, box, box])
+
+
+def test_detectorv2_backends_agree(detector, hub_home, media, monkeypatch):
+    """The default (OpenVINO on the CPU) gives torch's values within the models' tolerances."""
+    use_hf_home(monkeypatch, hub_home)
+    auto = featx.Detectorv2(identity_model=None, device="cpu")
+    assert auto.backend == "openvino" and detector.backend == "torch"
+    inputs = [str(p) for p in media[0]]
+    want = detector.detect(inputs, progress=False)
+    got = auto.detect(inputs, progress=False)
+    assert json.loads(got.attrs["models"])["multitask"]["runtime"].startswith("openvino")
+    assert "runtime" not in json.loads(want.attrs["models"])["multitask"]
+    for name in ("face_rect", "mesh", "aus", "emotions", "gaze", "head_pose", "blendshapes"):
+        scale = max(1.0, float(np.nanmax(np.abs(want[name].values))))
+        np.testing.assert_allclose(got[name].values, want[name].values, atol=1e-4 * scale)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        featx.Detectorv2(identity_model=None, device="cpu", backend="onnx")

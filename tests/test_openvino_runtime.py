@@ -103,3 +103,39 @@ def test_a_cache_write_cut_short_leaves_no_entry_and_no_temporary_files(monkeypa
     monkeypatch.setattr(os, "replace", real_replace)
     ovr.OpenVINOModule(net, example)  # converts again, and caches it whole this time
     assert sorted(p.suffix for p in (tmp_path / "openvino").iterdir()) == [".bin", ".xml"]
+
+
+def _mapped_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:  # a mapping's header
+                inside = len(fields) == 6 and fields[5] == str(path)
+            elif inside and fields[0] == "Rss:":
+                total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux memory accounting")
+def test_warm_up_releases_the_mapped_weights_and_keeps_the_outputs(monkeypatch, tmp_path):
+    """After the first inference the plugin holds its own copy of the weights: the mapped
+    weights file's pages are dropped from memory, and the outputs do not change."""
+    monkeypatch.setenv("FEATX_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(64, 256, 3), torch.nn.ReLU(), torch.nn.Conv2d(256, 64, 3)
+    )
+    x = torch.rand(2, 64, 12, 12)
+    with torch.no_grad():
+        want = net(x)
+    compiled = ovr.OpenVINOModule(net.eval(), x[:1])
+    (weights,) = (tmp_path / "openvino").glob("*.bin")
+    compiled(x)
+    assert _mapped_kib(weights.resolve()) > 0.5 * weights.stat().st_size / 1024
+    assert compiled.warm_up() > 0
+    assert _mapped_kib(weights.resolve()) == 0
+    np.testing.assert_allclose(compiled(x).numpy(), want.numpy(), atol=1e-4)
+    # another batch size reads back at most part of the file (the plugin keeps its own copy)
+    assert _mapped_kib(weights.resolve()) < 0.5 * weights.stat().st_size / 1024

@@ -184,6 +184,27 @@ def test_nms_ties_keep_lower_index_and_empty_input():
     assert empty.dtype == torch.int64 and empty.numel() == 0
 
 
+def test_nms_equals_the_greedy_loop_over_boxes_iou_and_max_kept_is_its_prefix():
+    # the reference: visit by score, keep a box unless boxes.iou with a kept one is > 0.4;
+    # boxes include empty, NaN and identical ones
+    g = torch.Generator().manual_seed(1)
+    corner = torch.rand(400, 2, generator=g) * 60
+    boxes = torch.cat([corner, corner + torch.rand(400, 2, generator=g) * 25], dim=1)
+    boxes[::37, 2:] = boxes[::37, :2]  # empty
+    boxes[5::53, 1] = float("nan")
+    boxes[1::41] = boxes[0]
+    scores = torch.rand(400, generator=g).round(decimals=2)
+    order = torch.argsort(scores, descending=True, stable=True)
+    want: list[int] = []
+    for k in order.tolist():
+        if not want or not bool((iou(boxes[k : k + 1], boxes[want])[0] > 0.4).any()):
+            want.append(k)
+    assert ops.nms(boxes, scores, 0.4).tolist() == want
+    assert 30 < len(want) < 400
+    for limit in (0, 1, 25, len(want), 1000):
+        assert ops.nms(boxes, scores, 0.4, max_kept=limit).tolist() == want[:limit]
+
+
 # ---------------------------------------------------------------------------------------------
 # Post-processing
 
@@ -307,3 +328,22 @@ def test_load_mismatched_file_names_it(manifest, tmp_path):
     with pytest.raises(hub.WeightsError, match="LandmarkHead._convs.2.bias") as e:
         c.load(model_dir=tmp_path)
     assert str(path) in str(e.value)
+
+
+def test_cpu_forward_passes_hold_at_most_forward_frames():
+    """A large batch runs in chunks on the CPU (lower peak memory) with each frame's result
+    unchanged."""
+    torch.manual_seed(0)
+    net = rf.RetinaFace().eval()
+    sizes = []
+    forward = net.forward
+    net.forward = lambda x: sizes.append(len(x)) or forward(x)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (32, 48, 3), dtype=np.uint8) for _ in range(6)]
+    frames.insert(2, rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    together = rf.detect_faces(net, frames)
+    assert sorted(sizes) == [1, 2, rf.FORWARD_FRAMES] and rf.FORWARD_FRAMES == 4
+    for frame, found in zip(frames, together, strict=True):
+        alone = rf.detect_faces(net, [frame])[0]
+        for k in ("boxes", "scores", "keypoints"):
+            np.testing.assert_allclose(found[k], alone[k], atol=1e-4)

@@ -28,6 +28,9 @@ from featx import hub, media, schema, validators
 from featx.detectors.pyfeat_calls import PyFeatCalls
 from featx.detectors.runstore import RunStore, run_lock, run_record
 
+#: What runs the networks: OpenVINO on the CPU when installed, else torch (see compile_nets).
+BACKENDS = ("auto", "torch", "openvino")
+
 
 def resolve_device(device: str = "auto") -> str:
     """Return the torch device to use: ``"auto"`` picks CUDA when present, else CPU.
@@ -235,6 +238,50 @@ class BaseDetector(PyFeatCalls):
         self.nets[stage] = card.load(device=self.device, paths=paths, lock=lock)
         self.models[record_as or stage] = model_provenance(card, paths)
         return self.nets[stage]
+
+    def compile_nets(self, backend: str) -> str:
+        """Run the loaded networks that :mod:`featx.nn.accelerate` knows on ``backend``.
+
+        ``"torch"`` leaves them; ``"openvino"`` compiles them (CPU only; an error if OpenVINO
+        is missing or fails); ``"auto"`` is OpenVINO on the CPU when installed, and a network
+        that fails to compile stays on torch with a warning. Networks seen by an earlier call
+        are left alone, so a detector calls it after loading each stage (then only one
+        network's torch weights and graph are in memory at once, a lower peak) and once before
+        loading anything (the checks). Returns ``"openvino"`` when some network runs on it,
+        else ``"torch"``; each compiled stage's ``models`` entry records ``runtime``.
+        """
+        from featx.nn import accelerate, openvino_runtime
+
+        validators.choice("backend", backend, BACKENDS)
+        on_cpu = self.device == "cpu"
+        if backend == "openvino" and not on_cpu:
+            raise ValueError(f"backend='openvino' runs on the CPU, not on device {self.device!r}")
+        if backend == "openvino" and not openvino_runtime.available():
+            raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
+        if backend == "torch" or not (on_cpu and openvino_runtime.available()):
+            return "torch"
+        seen: dict[str, bool] = self.__dict__.setdefault("_openvino_stages", {})
+        runtime = f"openvino {openvino_runtime.version()}"
+        for stage in [k for k, net in self.nets.items() if accelerate.supported(net)]:
+            if stage in seen:
+                continue
+            seen[stage] = False
+            try:
+                accelerate.to_openvino(self.nets[stage])
+            except Exception as error:  # an optional accelerator must not stop the detector
+                if backend == "openvino":
+                    raise
+                warnings.warn(
+                    f"OpenVINO could not compile {stage} ({type(error).__name__}: {error}); "
+                    "it runs with torch",
+                    stacklevel=3,
+                )
+                continue
+            seen[stage] = True
+            record = self.models.get(stage) or self.models.get(stage.removesuffix("_model"))
+            if record is not None:
+                record["runtime"] = runtime
+        return "openvino" if any(seen.values()) else "torch"
 
     def with_options(self, **options: float | None) -> BaseDetector:
         """A shallow copy (sharing the models) with some thresholds changed; None keeps one.

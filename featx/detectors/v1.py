@@ -77,6 +77,10 @@ class Detector(IdentityDetector):
     lock
         A lock file (``featx models --lock``): load exactly its revisions and refuse a file
         whose sha256 differs; None: ``FEATX_LOCK``, if set.
+    backend
+        What runs RetinaFace, MobileFaceNet, ResMaskNet, ArcFace and L2CS: ``"auto"``
+        (OpenVINO on the CPU when installed, else torch), ``"torch"`` or ``"openvino"`` (CPU
+        only; same outputs to float rounding; ``featx.nn.accelerate``).
 
     Examples
     --------
@@ -103,6 +107,7 @@ class Detector(IdentityDetector):
         device: str = "auto",
         model_dir: str | Path | None = None,
         lock: str | Path | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__(device=device)
         where = {"model_dir": model_dir, "lock": lock}
@@ -135,10 +140,13 @@ class Detector(IdentityDetector):
         self.face_identity_threshold = validators.unit_interval(
             "face_identity_threshold", face_identity_threshold
         )
+        self.backend = self.compile_nets(backend)
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
             self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock)
+            self.backend = self.compile_nets(backend)
+        self.options["backend"] = self.backend
         self._set_labels()
 
     def _set_labels(self) -> None:

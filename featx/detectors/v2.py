@@ -132,6 +132,10 @@ class Detectorv2(IdentityDetector):
     lock
         A lock file (``featx models --lock``): load exactly its revisions and refuse a file
         whose sha256 differs; None: ``FEATX_LOCK``, if set.
+    backend
+        What runs RetinaFace, the ConvNeXt V2 backbone and ArcFace: ``"auto"`` (OpenVINO on
+        the CPU when installed, else torch), ``"torch"`` or ``"openvino"`` (CPU only; 3-8x
+        faster per network there, same outputs to float rounding; ``featx.nn.accelerate``).
 
     Examples
     --------
@@ -155,6 +159,7 @@ class Detectorv2(IdentityDetector):
         weights: str | Path | None = None,
         model_dir: str | Path | None = None,
         lock: str | Path | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__(device=device)
         where = {"model_dir": model_dir, "lock": lock}
@@ -179,15 +184,18 @@ class Detectorv2(IdentityDetector):
         stages = {"face": hub.card("retinaface"), "multitask": hub.card("face_multitask_v2")}
         if identity_model is not None:
             stages["identity"] = hub.card(identity_model, task="identity")
+        self.backend = self.compile_nets(backend)
         for stage, c in stages.items():
             if stage != "multitask":
                 self.load_stage(stage, c, model_dir, lock=lock)
-                continue
-            c, paths = _multitask_files(c, weights, model_dir, lock)
-            _check_labels(
-                self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
-            )
+            else:
+                c, paths = _multitask_files(c, weights, model_dir, lock)
+                _check_labels(
+                    self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
+                )
+            self.backend = self.compile_nets(backend)
         self.multitask_config: mt.MultitaskConfig = self.nets["multitask"].config
+        self.options["backend"] = self.backend
         identity = self.nets.get("identity")
         self.var_attrs = {
             "face_rect": {"fex_box": "v2_square_1.2"},

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import os
 import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,12 +51,16 @@ def cache_dir() -> Path:
     return Path(root) / "openvino"
 
 
-def _graph_key(module: torch.nn.Module, example: torch.Tensor) -> str:
-    """A digest of everything the converted graph depends on."""
+def _graph_key(module: torch.nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> str:
+    """A digest of everything the converted graph depends on: the classes' source files, the
+    input shape (-1 where dynamic) and dtype, the versions and the weights."""
     digest = hashlib.sha256()
-    for text in (type(module).__qualname__, str(tuple(example.shape[1:])), str(example.dtype)):
+    for text in (type(module).__qualname__, str(shape), str(dtype)):
         digest.update(text.encode())
     digest.update(f"openvino {version()} torch {torch.__version__}".encode())
+    for source in sorted({inspect.getsourcefile(type(m)) or "" for m in module.modules()}):
+        if source and Path(source).is_file():
+            digest.update(Path(source).read_bytes())
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -75,25 +81,34 @@ class OpenVINOModule:
         An input of the right shape and dtype; its batch size does not matter.
     threads
         CPU threads for OpenVINO; None: ``torch.get_num_threads()``.
+    dynamic
+        Input axes whose size may change between calls (the batch, and the height and width
+        of a fully convolutional network); the others keep the example's size.
     """
 
     def __init__(
-        self, module: torch.nn.Module, example: torch.Tensor, threads: int | None = None
+        self,
+        module: torch.nn.Module,
+        example: torch.Tensor,
+        threads: int | None = None,
+        dynamic: tuple[int, ...] = (0,),
     ) -> None:
         import openvino as ov
 
         core = ov.Core()
-        path = cache_dir() / f"{type(module).__name__}-{_graph_key(module, example)}.xml"
-        if path.exists():
-            model = core.read_model(path)
-        else:
+        shape = tuple(-1 if i in dynamic else n for i, n in enumerate(example.shape))
+        key = _graph_key(module, shape, example.dtype)
+        path = cache_dir() / f"{type(module).__name__}-{key}.xml"
+        model: Any = str(path)  # compiled from the file: its weights are read, not copied twice
+        if not path.exists():
             with warnings.catch_warnings():  # OpenVINO traces with torch.jit, which warns
                 warnings.simplefilter("ignore")
                 with torch.no_grad():
                     model = ov.convert_model(module, example_input=(example,))
-            model.reshape([-1, *example.shape[1:]])
+            model.reshape(list(shape))
             try:
                 _save(model, path)
+                model = str(path)
             except OSError as error:  # a read-only home, say: run without the cache
                 warnings.warn(
                     f"could not cache the OpenVINO graph in {path.parent} ({error}); it will be "
@@ -112,11 +127,50 @@ class OpenVINOModule:
         )
         self._request = self._compiled.create_infer_request()
         self._outputs = list(self._compiled.outputs)
+        self._example = torch.zeros_like(example[:1])
+        self._weights = path.with_suffix(".bin")
+
+    def warm_up(self) -> int:
+        """One inference on a zero input, then :func:`release_file_pages` of the weights file;
+        the bytes released.
+
+        The CPU plugin copies the weights into its own layouts at the first inference; the
+        mapped file's pages are then no longer needed in memory. Call it after freeing the
+        torch weights, so the three copies never coexist.
+        """
+        self(self._example)
+        return release_file_pages(self._weights)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         result = self._request.infer([x.detach().cpu().contiguous().numpy()])
         out = tuple(torch.from_numpy(result[o].copy()) for o in self._outputs)
         return out if len(out) > 1 else out[0]
+
+
+def release_file_pages(path: Path) -> int:
+    """Drop this process's resident pages of the mapped file ``path``; the bytes dropped.
+
+    OpenVINO maps a cached graph's weights file and keeps the mapping after the CPU plugin has
+    copied the weights into its own layouts, so each graph's weights would count twice in the
+    resident memory. The mapping is read-only and backed by the file: a page read again is
+    read back from it, so nothing changes but the memory. Linux only (``/proc/self/maps``,
+    ``madvise``); elsewhere, or when ``path`` is not mapped, it does nothing and returns 0.
+    """
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return 0
+    import ctypes
+
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    dropped, target = 0, str(Path(path).resolve())
+    for line in maps.read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == target and "w" not in fields[1]:
+            start, end = (int(v, 16) for v in fields[0].split("-"))
+            if madvise(start, end - start, 4) == 0:  # MADV_DONTNEED
+                dropped += end - start
+    return dropped
 
 
 def _save(model, path: Path) -> None:

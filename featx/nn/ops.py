@@ -12,31 +12,54 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from featx.boxes import iou
 from featx.nn.resampling import bilinear_zero, grid_sample_boxes
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float,
+    max_kept: int | None = None,
+) -> torch.Tensor:
     """Greedy non-maximum suppression; indices of the kept boxes by descending score.
 
     Boxes are visited by descending score (ties: lower index first); each kept box removes
     every later box whose IoU with it (:func:`featx.boxes.iou`: no +1 on widths, float32) is
     **greater than** ``iou_threshold``. The semantics of ``torchvision.ops.nms``. The loop
-    over kept boxes runs in NumPy on the CPU, where small vector operations are cheap.
+    over kept boxes runs in NumPy on the CPU, each box's area computed once; ``max_kept``
+    stops it after that many kept boxes (the first ``max_kept`` of the full result: a later
+    box never removes an earlier one).
 
     Examples
     --------
     >>> boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]])
     >>> nms(boxes, torch.tensor([0.8, 0.9, 0.7]), 0.5)
     tensor([1, 2])
+    >>> nms(boxes, torch.tensor([0.8, 0.9, 0.7]), 0.5, max_kept=1)
+    tensor([1])
     """
     order = torch.argsort(scores, descending=True, stable=True)
-    sorted_boxes = boxes[order].detach().to("cpu", torch.float32).numpy()
-    keep = np.ones(len(order), bool)
-    for i in range(len(order)):
-        if keep[i]:  # empty boxes have IoU 0 with everything: kept
-            keep[i + 1 :] &= ~(iou(sorted_boxes[i], sorted_boxes[i + 1 :])[0] > iou_threshold)
-    return order[torch.from_numpy(np.flatnonzero(keep)).to(order.device)]
+    b = boxes[order].detach().to("cpu", torch.float32).numpy().reshape(-1, 4)
+    x1, y1, x2, y2 = (np.ascontiguousarray(b[:, k]) for k in range(4))
+    limit = len(order) if max_kept is None else max(int(max_kept), 0)
+    alive = np.ones(len(order), bool)
+    kept: list[int] = []
+    with np.errstate(all="ignore"):  # NaN, infinite or empty boxes: IoU 0, kept
+        area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        for i in range(len(order)):
+            if len(kept) >= limit:
+                break
+            if not alive[i]:
+                continue
+            kept.append(i)
+            rest = slice(i + 1, None)
+            w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+            h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+            inter = w * h
+            union = area[i] + area[rest] - inter
+            ok = np.isfinite(union) & (union > 0) & np.isfinite(inter)
+            alive[rest] &= ~(ok & (inter / np.where(ok, union, 1) > iou_threshold))
+    return order[torch.tensor(kept, dtype=torch.int64, device=order.device)]
 
 
 # ---------------------------------------------------------------------------------------------
