@@ -13,7 +13,9 @@ import pytest
 
 from featx import MediaError, io, schema
 from featx.detectors import runstore
-from featx.detectors.base import BaseDetector, IdentityDetector, resolve_device
+from featx.detectors.backends import resolve_device
+from featx.detectors.base import BaseDetector
+from featx.detectors.identity import IdentityDetector
 from featx.detectors.runstore import RunLockedError, RunMismatchError, RunStore, run_lock
 from featx.media import MediaWarning
 

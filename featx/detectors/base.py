@@ -15,8 +15,7 @@ import copy
 import json
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,44 +24,9 @@ import numpy as np
 import xarray as xr
 
 from featx import hub, media, schema, validators
+from featx.detectors.backends import full_float32, resolve_device
 from featx.detectors.pyfeat_calls import PyFeatCalls
 from featx.detectors.runstore import RunStore, run_lock, run_record
-
-#: What runs the networks: OpenVINO on the CPU when installed, else torch (see compile_nets).
-BACKENDS = ("auto", "torch", "openvino")
-
-
-def resolve_device(device: str = "auto") -> str:
-    """Return the torch device to use: ``"auto"`` picks CUDA when present, else CPU.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-@contextmanager
-def full_float32() -> Iterator[None]:
-    """Turn TensorFloat-32 off in CUDA convolutions and matrix products while inside.
-
-    PyTorch lets cuDNN convolutions round float32 inputs to TF32 (10-bit mantissa) by default;
-    detectors run in full float32 so that a GPU gives the CPU's numbers to float rounding. The
-    previous settings come back on exit.
-    """
-    import torch
-
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def model_provenance(card: hub.ModelCard, paths: Mapping[str, Path]) -> dict[str, Any]:
@@ -238,50 +202,6 @@ class BaseDetector(PyFeatCalls):
         self.nets[stage] = card.load(device=self.device, paths=paths, lock=lock)
         self.models[record_as or stage] = model_provenance(card, paths)
         return self.nets[stage]
-
-    def compile_nets(self, backend: str) -> str:
-        """Run the loaded networks that :mod:`featx.nn.accelerate` knows on ``backend``.
-
-        ``"torch"`` leaves them; ``"openvino"`` compiles them (CPU only; an error if OpenVINO
-        is missing or fails); ``"auto"`` is OpenVINO on the CPU when installed, and a network
-        that fails to compile stays on torch with a warning. Networks seen by an earlier call
-        are left alone, so a detector calls it after loading each stage (then only one
-        network's torch weights and graph are in memory at once, a lower peak) and once before
-        loading anything (the checks). Returns ``"openvino"`` when some network runs on it,
-        else ``"torch"``; each compiled stage's ``models`` entry records ``runtime``.
-        """
-        from featx.nn import accelerate, openvino_runtime
-
-        validators.choice("backend", backend, BACKENDS)
-        on_cpu = self.device == "cpu"
-        if backend == "openvino" and not on_cpu:
-            raise ValueError(f"backend='openvino' runs on the CPU, not on device {self.device!r}")
-        if backend == "openvino" and not openvino_runtime.available():
-            raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
-        if backend == "torch" or not (on_cpu and openvino_runtime.available()):
-            return "torch"
-        seen: dict[str, bool] = self.__dict__.setdefault("_openvino_stages", {})
-        runtime = f"openvino {openvino_runtime.version()}"
-        for stage in [k for k, net in self.nets.items() if accelerate.supported(net)]:
-            if stage in seen:
-                continue
-            seen[stage] = False
-            try:
-                accelerate.to_openvino(self.nets[stage])
-            except Exception as error:  # an optional accelerator must not stop the detector
-                if backend == "openvino":
-                    raise
-                warnings.warn(
-                    f"OpenVINO could not compile {stage} ({type(error).__name__}: {error}); "
-                    "it runs with torch",
-                    stacklevel=3,
-                )
-                continue
-            seen[stage] = True
-            record = self.models.get(stage) or self.models.get(stage.removesuffix("_model"))
-            if record is not None:
-                record["runtime"] = runtime
-        return "openvino" if any(seen.values()) else "torch"
 
     def with_options(self, **options: float | None) -> BaseDetector:
         """A shallow copy (sharing the models) with some thresholds changed; None keeps one.
@@ -667,42 +587,3 @@ class BaseDetector(PyFeatCalls):
                 stacklevel=3,
             )
         return ds
-
-
-class IdentityDetector(BaseDetector):
-    """A detector with an identity stage: ``detect`` also takes ``face_identity_threshold``."""
-
-    face_identity_threshold: float | None = 0.8
-
-    def detect(
-        self,
-        inputs: Any,
-        *,
-        face_detection_threshold: float | None = None,
-        face_identity_threshold: float | None = None,
-        **kwargs: Any,
-    ) -> xr.Dataset:
-        """Detect faces and run every stage; see :meth:`featx.detectors.BaseDetector.detect`.
-
-        ``face_detection_threshold`` and ``face_identity_threshold`` (0..1) replace the
-        detector's values for this call only.
-
-        Examples
-        --------
-        A toy detector with an identity stage (``featx.Detector`` and ``Detectorv2`` are such):
-        the threshold given to one call leaves the detector's own:
-
-        >>> import numpy as np
-        >>> class NoFaces(IdentityDetector):
-        ...     def process_batch(self, images, face_boxes=None):
-        ...         return [{} for _ in images]
-        >>> det = NoFaces(device="cpu")
-        >>> ds = det.detect(np.zeros((2, 8, 8, 3), np.uint8), face_identity_threshold=0.5,
-        ...                 progress=False)
-        >>> ds.sizes["frame"], det.face_identity_threshold
-        (2, 0.8)
-        """
-        run = self.with_options(face_identity_threshold=face_identity_threshold)
-        return BaseDetector.detect(
-            run, inputs, face_detection_threshold=face_detection_threshold, **kwargs
-        )

@@ -54,6 +54,7 @@ import torch
 from featx import hub, media, schema, validators
 from featx.boxes import rect_iou, xyxy_to_xywh
 from featx.detectors import mp_image
+from featx.detectors.backends import BACKENDS
 from featx.detectors.base import BaseDetector
 from featx.detectors.mp_aus import AU_FROM_BLENDSHAPES, aus_from_blendshapes
 from featx.detectors.mp_gaze import gaze_angles
@@ -80,8 +81,6 @@ FACE_DETECTORS = {
     "full": {"face": "blazeface_full"},
     "short": {"face": "blazeface_short"},
 }
-#: ``backend`` options: what runs the face detectors, Face Mesh and mini-Xception.
-BACKENDS = ("auto", "torch", "openvino")
 #: Weighted-NMS overlap threshold per detector: MediaPipe's FaceDetector default (full range)
 #: and the value inside its Face Landmarker (short range).
 NMS_IOU = {"blazeface_full": 0.3, "blazeface_short": 0.5}

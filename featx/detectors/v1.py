@@ -20,8 +20,10 @@ import torch
 
 from featx import hub, schema, validators
 from featx.boxes import xyxy_to_xywh
-from featx.detectors.base import IdentityDetector, split_faces
+from featx.detectors.backends import compile_nets
+from featx.detectors.base import split_faces
 from featx.detectors.given_boxes import as_found
+from featx.detectors.identity import IdentityDetector
 
 #: Detector kwarg → (hub task, Py-Feat 2.x default). facepose defaults to img2pose with img2pose.
 STAGES: dict[str, tuple[str, str | None]] = {
@@ -140,12 +142,12 @@ class Detector(IdentityDetector):
         self.face_identity_threshold = validators.unit_interval(
             "face_identity_threshold", face_identity_threshold
         )
-        self.backend = self.compile_nets(backend)
+        self.backend = compile_nets(self, backend)
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
             self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock)
-            self.backend = self.compile_nets(backend)
+            self.backend = compile_nets(self, backend)
         self.options["backend"] = self.backend
         self._set_labels()
 

@@ -28,8 +28,10 @@ import torch.nn.functional as F
 
 from featx import hub, schema, validators
 from featx.boxes import xyxy_to_xywh
-from featx.detectors.base import IdentityDetector, split_faces
+from featx.detectors.backends import compile_nets
+from featx.detectors.base import split_faces
 from featx.detectors.given_boxes import as_found
+from featx.detectors.identity import IdentityDetector
 from featx.nn import multitask as mt
 from featx.nn.pose_mlp import to_featx_pose
 
@@ -184,7 +186,7 @@ class Detectorv2(IdentityDetector):
         stages = {"face": hub.card("retinaface"), "multitask": hub.card("face_multitask_v2")}
         if identity_model is not None:
             stages["identity"] = hub.card(identity_model, task="identity")
-        self.backend = self.compile_nets(backend)
+        self.backend = compile_nets(self, backend)
         for stage, c in stages.items():
             if stage != "multitask":
                 self.load_stage(stage, c, model_dir, lock=lock)
@@ -193,7 +195,7 @@ class Detectorv2(IdentityDetector):
                 _check_labels(
                     self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
                 )
-            self.backend = self.compile_nets(backend)
+            self.backend = compile_nets(self, backend)
         self.multitask_config: mt.MultitaskConfig = self.nets["multitask"].config
         self.options["backend"] = self.backend
         identity = self.nets.get("identity")
