@@ -29,6 +29,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.g
 from sphinx.util import logging as sphinx_logging  # noqa: E402
 
 import featx  # noqa: E402
+from featx._api import api_modules, public_names  # noqa: E402
 
 _show_python_warning = warnings.showwarning
 
@@ -105,19 +106,6 @@ html_show_sourcelink = False
 
 
 # ---------------------------------------------------------------- the API pages, from __all__
-def public_names(module) -> list[str]:
-    """``module.__all__``, or the public classes and functions the module defines."""
-    if hasattr(module, "__all__"):
-        return list(module.__all__)
-    return [
-        name
-        for name, obj in vars(module).items()
-        if not name.startswith("_")
-        and (inspect.isclass(obj) or inspect.isfunction(obj))
-        and obj.__module__ == module.__name__
-    ]
-
-
 def _is_code(obj) -> bool:
     return inspect.isclass(obj) or inspect.isfunction(obj) or inspect.isroutine(obj)
 
@@ -132,7 +120,7 @@ def api_sections() -> list[tuple[str, list[str], list[str]]]:
     A class or function is documented once: in the listing module that is the longest prefix
     of the module defining it, else in ``featx``. Data is documented in every module listing it.
     """
-    modules = ["featx", *(f"featx.{m}" for m in featx._SUBMODULES)]
+    modules = api_modules()
     listed = {m: [n for n in public_names(importlib.import_module(m))] for m in modules}
     home: dict[int, str] = {}
     for mod, names in listed.items():

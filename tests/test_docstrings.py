@@ -2,7 +2,7 @@
 
 The public API is what the site documents (docs/conf.py): the names in ``featx.__all__`` and
 in the ``__all__`` of each public module (for a module without one, the classes and functions
-it defines), plus ``featx.tracking``, and the public methods and properties of each public class
+it defines; featx._api), and the public methods and properties of each public class
 that featx defines (what a class inherits from outside featx, torch's or ipywidgets', is not
 featx's to document). Each needs a NumPy-style ``Examples`` section; the suite runs those as
 doctests (``--doctest-modules``), so the example also has to work.
@@ -18,23 +18,9 @@ import re
 import sys
 
 import featx
+from featx._api import api_modules, public_names
 
-#: Modules documented besides featx and featx._SUBMODULES (named in the guides).
-EXTRA_MODULES = ("featx.tracking",)
 EXAMPLES = re.compile(r"^Examples\n-{8,}$", re.M)
-
-
-def public_names(module) -> list[str]:
-    """``module.__all__``, or the public classes and functions the module defines."""
-    if hasattr(module, "__all__"):
-        return list(module.__all__)
-    return [
-        name
-        for name, obj in vars(module).items()
-        if not name.startswith("_")
-        and (inspect.isclass(obj) or inspect.isfunction(obj))
-        and obj.__module__ == module.__name__
-    ]
 
 
 def _members(cls: type) -> list[tuple[str, object]]:
@@ -57,7 +43,7 @@ def _members(cls: type) -> list[tuple[str, object]]:
 
 def public_api() -> dict[str, object]:
     """Every public callable (class, function, method, property getter), by one full name."""
-    modules = ["featx", *(f"featx.{m}" for m in featx._SUBMODULES), *EXTRA_MODULES]
+    modules = api_modules()
     api: dict[int, tuple[str, object]] = {}
     for mod in modules:
         module = importlib.import_module(mod)
