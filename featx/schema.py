@@ -31,7 +31,8 @@ __all__ = [
     "KEYPOINTS_RETINAFACE", "KEYPOINTS_BLAZEFACE", "N_LANDMARKS", "N_VERTICES", "RECT", "XY",
     "XYZ", "ANGLE", "GAZE_ANGLE", "FIXED_LABELS", "DEFAULT_LABELS", "VARIABLES", "INTEGER_FILL",
     "KINDS", "FRAME_COORDS", "RANGE_TOLERANCE", "SUM_TOLERANCE", "SchemaError", "concat",
-    "conform", "emotion_order", "from_frames", "label_dim", "merge_sources", "validate",
+    "conform", "emotion_order", "from_frames", "label_dim", "merge_sources", "to_slots",
+    "validate",
 ]  # fmt: skip
 
 
@@ -175,6 +176,41 @@ _AU_LABEL = re.compile(r"AU\d\d")
 def _trailing_shape(name: str, labels: Mapping[str, Sequence]) -> list[int | None]:
     dims = VARIABLES[name][0][2:]
     return [len(labels[d]) if d in labels else None for d in dims]
+
+
+def to_slots(rows: Mapping[str, np.ndarray], slots: Sequence[int]) -> dict[str, np.ndarray]:
+    """Place one frame's per-face rows in their ``face`` slots, the slots between empty.
+
+    Parameters
+    ----------
+    rows
+        Variable name -> array whose first axis is the faces, in the order of ``slots``.
+    slots
+        The ``face`` index of each row.
+
+    Returns
+    -------
+    dict
+        The same variables, ``max(slots) + 1`` rows long: empty rows are NaN, or the
+        variable's :data:`INTEGER_FILL`; float32 stays float32.
+
+    Examples
+    --------
+    >>> to_slots({"face_score": np.array([0.9])}, [2])["face_score"]
+    array([nan, nan, 0.9])
+    """
+    slots = np.asarray(slots, dtype=np.int64)
+    n = int(slots.max()) + 1 if len(slots) else 0
+    out = {}
+    for name, values in rows.items():
+        values = np.asarray(values)
+        if name in INTEGER_FILL:
+            moved = np.full((n, *values.shape[1:]), INTEGER_FILL[name], values.dtype)
+        else:
+            moved = np.full((n, *values.shape[1:]), np.nan, np.result_type(values, np.float32))
+        moved[slots] = values
+        out[name] = moved
+    return out
 
 
 def from_frames(

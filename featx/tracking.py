@@ -281,7 +281,7 @@ class BoxTracker:
                 out.append(dict(frame))
                 continue
             slots, _ = self.assign(frame["face_rect"], _points(frame))
-            out.append(_to_slots(frame, slots))
+            out.append(schema.to_slots(frame, slots))
         return out
 
 
@@ -290,20 +290,6 @@ def _points(frame: Mapping[str, np.ndarray]) -> np.ndarray | None:
         if name in frame:
             return np.asarray(frame[name], float)
     return None
-
-
-def _to_slots(frame: Mapping[str, np.ndarray], slots: np.ndarray) -> dict[str, np.ndarray]:
-    n = int(slots.max()) + 1 if len(slots) else 0
-    out = {}
-    for name, values in frame.items():
-        values = np.asarray(values)
-        if name in schema.INTEGER_FILL:
-            moved = np.full((n, *values.shape[1:]), schema.INTEGER_FILL[name], values.dtype)
-        else:
-            moved = np.full((n, *values.shape[1:]), np.nan, np.result_type(values, np.float32))
-        moved[slots] = values
-        out[name] = moved
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

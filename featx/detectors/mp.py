@@ -43,7 +43,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,11 +52,10 @@ import torch
 
 from featx import hub, media, schema, validators
 from featx.boxes import rect_iou, xyxy_to_xywh
-from featx.detectors import mp_image
+from featx.detectors import mp_image, mp_outputs
 from featx.detectors.backends import BACKENDS
 from featx.detectors.base import BaseDetector
-from featx.detectors.mp_aus import AU_FROM_BLENDSHAPES, aus_from_blendshapes
-from featx.detectors.mp_gaze import gaze_angles
+from featx.detectors.mp_aus import AU_FROM_BLENDSHAPES
 from featx.detectors.mp_tracking import (
     TRACKED_IOU,
     Face,
@@ -67,9 +65,8 @@ from featx.detectors.mp_tracking import (
     unique_faces,
 )
 from featx.nn import blazeface as bf
-from featx.nn import blendshapes as bs
 from featx.nn import facemesh as fm
-from featx.nn import mesh_pose, openvino_runtime, rotations
+from featx.nn import mesh_pose, openvino_runtime
 from featx.nn import mini_xception as mx
 
 #: ``face_detector`` option -> the detectors it runs (stage -> bundled model card), most trusted
@@ -261,51 +258,9 @@ class MPDetector(BaseDetector):
         }
         self._sequence: SourceRun | None = None
         #: Per-face shape of every output variable.
-        self._shapes = {
-            "face_rect": (len(schema.RECT),),
-            "face_score": (),
-            "keypoints": (len(schema.KEYPOINTS_BLAZEFACE), len(schema.XY)),
-            "landmarks": (schema.N_LANDMARKS, len(schema.XY)),
-            "mesh": (schema.N_VERTICES, len(schema.XYZ)),
-            "aus": (len(AU_FROM_BLENDSHAPES),),
-            "head_pose": (len(schema.ANGLE),),
-            "head_translation": (len(schema.XYZ),),
-            "gaze": (len(schema.GAZE_ANGLE),),
-            "blendshapes": (len(schema.BLENDSHAPES),),
-        }
-        if emotions:
-            self._shapes["emotions"] = (len(schema.EMOTIONS),)
+        self._shapes = {k: v for k, v in mp_outputs.SHAPES.items() if emotions or k != "emotions"}
         self.labels = {"keypoint": schema.KEYPOINTS_BLAZEFACE, "au": list(AU_FROM_BLENDSHAPES)}
-        detectors = ", ".join(self.detectors.values())
-        self.var_attrs = {
-            "face_rect": {
-                "units": "pixels",
-                "box": f"box of the first of {detectors} that finds the face; on tracked "
-                "video frames carried with the mesh",
-            },
-            "face_score": {
-                "meaning": f"score of the first of {detectors} that finds the face; on "
-                "tracked video frames the mesh presence"
-            },
-            "keypoints": {"units": "pixels", "note": "NaN on tracked video frames"},
-            "mesh": {
-                "units": "x, y: pixels; z: pixels of image width (MediaPipe z times image "
-                "width), relative depth, smaller is closer to the camera",
-            },
-            "aus": {
-                "kind": "blendshape-derived",
-                "table": json.dumps(AU_FROM_BLENDSHAPES),
-                "rule": "mean of the listed blendshapes",
-            },
-            "emotions": {"kind": "probability", "model": "mini_xception"},
-            "head_pose": {"units": "degrees", "method": "MediaPipe canonical-face fit"},
-            "head_translation": {
-                "units": "cm",
-                "frame": "camera: x right, y up, z toward the viewer (faces at z < 0); "
-                "63 degree vertical field of view assumed",
-            },
-            "gaze": {"units": "degrees", "method": "geometric estimate from iris landmarks"},
-        }
+        self.var_attrs = mp_outputs.var_attrs(", ".join(self.detectors.values()))
 
     def _openvino_nets(self) -> dict[str, openvino_runtime.OpenVINOModule]:
         """The detectors, Face Mesh and mini-Xception compiled by OpenVINO, by stage. The
@@ -555,58 +510,15 @@ class MPDetector(BaseDetector):
 
     def _outputs(self, images: list[np.ndarray], faces: list[list[Face]]) -> list[dict]:
         """Every output variable of every face of the wave, per frame in slot order."""
-        flat = [f for fs in faces for f in fs]
-        if flat:
-            values = self._values(images, faces)
-        else:
+        if not any(faces):
             values = {name: np.empty((0, *shape)) for name, shape in self._shapes.items()}
-        out, start = [], 0
-        for fs in faces:
-            slots = [f.slot for f in fs]
-            n = max(slots, default=-1) + 1
-            frame = {}
-            for name, v in values.items():
-                rows = np.full((n, *v.shape[1:]), np.nan)
-                rows[slots] = v[start : start + len(fs)]
-                frame[name] = rows
-            out.append(frame)
-            start += len(fs)
-        return out
-
-    def _values(self, images: list[np.ndarray], faces: list[list[Face]]) -> dict:
-        """Every output variable of the faces of the wave, one row per face (frame by frame)."""
-        flat = [f for fs in faces for f in fs]
-        mesh = np.stack([f.mesh for f in flat])
-        rects, matrices = [], []
-        for k, fs in enumerate(faces):
-            height, width = images[k].shape[:2]
-            rects += [f.box for f in fs]
-            if fs:
-                norm = np.stack([f.mesh for f in fs]) / (width, height, width)
-                matrices.append(
-                    mesh_pose.head_pose_matrix(norm, (width, height), self.canonical_face)
-                )
-        matrix = np.concatenate(matrices)
-        rotation = rotations.unit_rotation(matrix)  # once, for the angles and the gaze
-        with torch.inference_mode():
-            blend = self.nets["blendshape"](bs.blendshape_input(mesh).to(self.device)).cpu().numpy()
-        values = {
-            "face_rect": np.stack(rects),
-            "face_score": np.array([f.score for f in flat]),
-            "keypoints": np.stack(
-                [np.full((6, 2), np.nan) if f.keypoints is None else f.keypoints for f in flat]
-            ),
-            "landmarks": mesh[:, fm.DLIB68_FROM_MP478, :2],
-            "mesh": mesh,
-            "aus": aus_from_blendshapes(blend),
-            "head_pose": rotations.y_up_to_featx_deg(rotation),
-            "head_translation": matrix[:, :3, 3],
-            "gaze": gaze_angles(mesh, matrix, rotation),
-            "blendshapes": blend,
-        }
+            return mp_outputs.per_frame(values, faces)
+        values = mp_outputs.mesh_values(
+            images, faces, self.canonical_face, self.nets["blendshape"], self.device
+        )
         if "emotion" in self.nets:
             values["emotions"] = self._emotions(images, faces)
-        return values
+        return mp_outputs.per_frame(values, faces)
 
     def _emotions(self, images: list[np.ndarray], faces: list[list[Face]]) -> np.ndarray:
         """mini-Xception probabilities on fer's crops of the face boxes, canonical order."""
