@@ -24,6 +24,7 @@ from featx import demo, io, schema
 from featx.boxes import rect_iou
 from featx.detectors import mp as mpd
 from featx.detectors import mp_aus, mp_gaze, mp_tracking
+from featx.detectors.backends import BACKENDS
 from featx.media import MediaError
 from featx.nn import mesh_pose
 
@@ -153,7 +154,7 @@ def test_every_reference_case_is_rebuilt():
     assert len(TRACKING_RUNS) == tracking
 
 
-@pytest.mark.parametrize("backend", mpd.BACKENDS[1:])
+@pytest.mark.parametrize("backend", BACKENDS[1:])
 @pytest.mark.parametrize(("name", "prefix", "run"), RUNS, ids=["-".join(r) for r in RUNS])
 def test_reproduces_the_runtime_with_its_detector(name, prefix, run, backend):
     """Configured like MediaPipe's Face Landmarker (short-range detector, its thresholds), the

@@ -54,35 +54,62 @@ def full_float32() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def compile_nets(detector: Any, backend: str) -> str:
-    """Run ``detector``'s loaded networks that :mod:`featx.nn.accelerate` knows on ``backend``.
+def use_openvino(backend: str, device: str) -> bool:
+    """Whether ``backend`` runs networks with OpenVINO on ``device``: ``"auto"`` does on the
+    CPU when OpenVINO is installed; ``"openvino"`` off the CPU or without OpenVINO is an error.
+
+    Examples
+    --------
+    >>> use_openvino("torch", "cpu")
+    False
+    """
+    import torch
+
+    from featx.nn import openvino_runtime
+
+    validators.choice("backend", backend, BACKENDS)
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "openvino" and not on_cpu:
+        raise ValueError(f"backend='openvino' runs on the CPU, not on device {device!r}")
+    if backend == "openvino" and not openvino_runtime.available():
+        raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
+    return backend != "torch" and on_cpu and openvino_runtime.available()
+
+
+def compile_nets(
+    nets: dict[str, Any],
+    models: dict[str, dict],
+    device: str,
+    backend: str,
+    compiled: dict[str, bool],
+) -> str:
+    """Run the networks in ``nets`` that :mod:`featx.nn.accelerate` knows on ``backend``.
 
     ``"torch"`` leaves them; ``"openvino"`` compiles them (CPU only; an error if OpenVINO
     is missing or fails); ``"auto"`` is OpenVINO on the CPU when installed, and a network
-    that fails to compile stays on torch with a warning. Networks seen by an earlier call
-    are left alone, so a detector calls it after loading each stage (then only one
-    network's torch weights and graph are in memory at once, a lower peak) and once before
-    loading anything (the checks). Returns ``"openvino"`` when some network runs on it,
-    else ``"torch"``; each compiled stage's ``models`` entry records ``runtime``.
+    that fails to compile stays on torch with a warning. Stages already in ``compiled``
+    (stage -> whether it compiled; updated here) are left alone, so a detector calls it
+    after loading each stage (then only one network's torch weights and graph are in memory
+    at once, a lower peak) and once before loading anything (the checks). Returns
+    ``"openvino"`` when some network runs on it, else ``"torch"``; each compiled stage's
+    ``models`` entry records ``runtime``.
+
+    Examples
+    --------
+    >>> compile_nets({}, {}, "cpu", "torch", {})
+    'torch'
     """
     from featx.nn import accelerate, openvino_runtime
 
-    validators.choice("backend", backend, BACKENDS)
-    on_cpu = detector.device == "cpu"
-    if backend == "openvino" and not on_cpu:
-        raise ValueError(f"backend='openvino' runs on the CPU, not on device {detector.device!r}")
-    if backend == "openvino" and not openvino_runtime.available():
-        raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
-    if backend == "torch" or not (on_cpu and openvino_runtime.available()):
+    if not use_openvino(backend, device):
         return "torch"
-    seen: dict[str, bool] = detector.__dict__.setdefault("_openvino_stages", {})
     runtime = f"openvino {openvino_runtime.version()}"
-    for stage in [k for k, net in detector.nets.items() if accelerate.supported(net)]:
-        if stage in seen:
+    for stage in [k for k, net in nets.items() if accelerate.supported(net)]:
+        if stage in compiled:
             continue
-        seen[stage] = False
+        compiled[stage] = False
         try:
-            accelerate.to_openvino(detector.nets[stage])
+            accelerate.to_openvino(nets[stage])
         except Exception as error:  # an optional accelerator must not stop the detector
             if backend == "openvino":
                 raise
@@ -92,8 +119,8 @@ def compile_nets(detector: Any, backend: str) -> str:
                 stacklevel=3,
             )
             continue
-        seen[stage] = True
-        record = detector.models.get(stage) or detector.models.get(stage.removesuffix("_model"))
+        compiled[stage] = True
+        record = models.get(stage) or models.get(stage.removesuffix("_model"))
         if record is not None:
             record["runtime"] = runtime
-    return "openvino" if any(seen.values()) else "torch"
+    return "openvino" if any(compiled.values()) else "torch"

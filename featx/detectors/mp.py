@@ -53,7 +53,7 @@ import torch
 from featx import hub, media, schema, validators
 from featx.boxes import rect_iou, xyxy_to_xywh
 from featx.detectors import mp_image, mp_outputs
-from featx.detectors.backends import BACKENDS
+from featx.detectors.backends import use_openvino
 from featx.detectors.base import BaseDetector
 from featx.detectors.mp_aus import AU_FROM_BLENDSHAPES
 from featx.detectors.mp_tracking import (
@@ -182,15 +182,7 @@ class MPDetector(BaseDetector):
         super().__init__(device=device)
         self.load_options = {"lock": None if lock is None else str(lock)}
         threshold = _detection_threshold(face_detection_threshold, min_detection_confidence)
-        validators.choice("backend", backend, BACKENDS)
-        on_cpu = torch.device(self.device).type == "cpu"
-        if backend == "openvino" and not on_cpu:
-            raise ValueError(f"backend='openvino' runs on the CPU, not on device {self.device!r}")
-        if backend == "openvino" and not openvino_runtime.available():
-            raise ImportError("backend='openvino' needs OpenVINO: pip install openvino")
-        self.backend = backend
-        if backend == "auto":
-            self.backend = "openvino" if on_cpu and openvino_runtime.available() else "torch"
+        self.backend = "openvino" if use_openvino(backend, self.device) else "torch"
         self.face_detector = validators.choice("face_detector", face_detector, FACE_DETECTORS)
         self.face_detection_threshold = validators.unit_interval(
             "face_detection_threshold", threshold

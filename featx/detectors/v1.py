@@ -142,12 +142,13 @@ class Detector(IdentityDetector):
         self.face_identity_threshold = validators.unit_interval(
             "face_identity_threshold", face_identity_threshold
         )
-        self.backend = compile_nets(self, backend)
+        compiled: dict[str, bool] = {}  # stage -> runs on OpenVINO
+        self.backend = compile_nets(self.nets, self.models, self.device, backend, compiled)
         for stage, c in self.cards.items():
             if stage == "facepose_model" and c.id == "img2pose":
                 continue  # the face model already predicts the pose
             self.load_stage(stage, c, model_dir, record_as=stage.removesuffix("_model"), lock=lock)
-            self.backend = compile_nets(self, backend)
+            self.backend = compile_nets(self.nets, self.models, self.device, backend, compiled)
         self.options["backend"] = self.backend
         self._set_labels()
 

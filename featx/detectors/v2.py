@@ -186,7 +186,8 @@ class Detectorv2(IdentityDetector):
         stages = {"face": hub.card("retinaface"), "multitask": hub.card("face_multitask_v2")}
         if identity_model is not None:
             stages["identity"] = hub.card(identity_model, task="identity")
-        self.backend = compile_nets(self, backend)
+        compiled: dict[str, bool] = {}  # stage -> runs on OpenVINO
+        self.backend = compile_nets(self.nets, self.models, self.device, backend, compiled)
         for stage, c in stages.items():
             if stage != "multitask":
                 self.load_stage(stage, c, model_dir, lock=lock)
@@ -195,7 +196,7 @@ class Detectorv2(IdentityDetector):
                 _check_labels(
                     self.load_stage(stage, c, paths=paths, lock=lock).config, paths[c.files[0]]
                 )
-            self.backend = compile_nets(self, backend)
+            self.backend = compile_nets(self.nets, self.models, self.device, backend, compiled)
         self.multitask_config: mt.MultitaskConfig = self.nets["multitask"].config
         self.options["backend"] = self.backend
         identity = self.nets.get("identity")
